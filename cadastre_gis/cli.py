@@ -1,0 +1,220 @@
+"""The ``cadastre-gis`` console script: database, migrations, demo, users, tokens, serve."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from .errors import CadastreError
+from .settings import Settings
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except CadastreError as exc:
+        raise click.ClickException(exc.message) from exc
+
+
+@click.group()
+def cli() -> None:
+    """Tashkent cadastre & situation-center platform."""
+
+
+@cli.group()
+def db() -> None:
+    """Manage the embedded PostgreSQL + PostGIS cluster."""
+
+
+@db.command("up")
+def db_up() -> None:
+    """Start the embedded cluster (initialising it the first time)."""
+    s = _settings()
+    if s.database_url:
+        click.echo("CADASTRE_DATABASE_URL is set; the embedded cluster is not used.")
+        return
+    from .cluster import Cluster
+
+    st = Cluster(s).start()
+    click.echo(f"database running on port {st.port} (pid {st.pid}) in {st.data_dir}")
+
+
+@db.command("down")
+def db_down() -> None:
+    """Stop the embedded cluster."""
+    s = _settings()
+    if s.database_url:
+        click.echo("CADASTRE_DATABASE_URL is set; the embedded cluster is not used.")
+        return
+    from .cluster import Cluster
+
+    click.echo("stopped" if Cluster(s).stop() else "not running")
+
+
+@db.command("status")
+def db_status() -> None:
+    """Print whether the database runs, and its URL."""
+    s = _settings()
+    if s.database_url:
+        click.echo(f"external database: {_mask(s.database_url)}")
+        return
+    from .cluster import Cluster
+
+    st = Cluster(s).status()
+    state = "running" if st.running else ("stopped" if st.initialized else "not initialised")
+    click.echo(f"embedded cluster: {state}")
+    click.echo(f"data dir: {st.data_dir}")
+    if st.url:
+        click.echo(f"url: {st.url}")
+    if not st.running:
+        sys.exit(3)
+
+
+def _mask(url: str) -> str:
+    import re
+
+    return re.sub(r"://([^:/@]+):[^@]+@", r"://\1:***@", url)
+
+
+@cli.command()
+@click.option("--revision", default="head", show_default=True)
+def migrate(revision: str) -> None:
+    """Upgrade the database schema (alembic)."""
+    s = _settings()
+    _ensure_db(s)
+    from . import migrate as m
+
+    m.upgrade(s.url(), revision)
+    click.echo(f"database at revision {m.current(s.url())}")
+
+
+def _ensure_db(s: Settings) -> None:
+    if not s.database_url:
+        from .cluster import Cluster
+
+        c = Cluster(s)
+        if not c.running():
+            c.start()
+
+
+@cli.command()
+@click.option("--parcels", "n_parcels", type=int, default=None, help="number of parcels")
+@click.option("--seed", type=int, default=None, help="random seed (same seed, same city)")
+@click.option("--force", is_flag=True, help="replace existing data")
+def demo(n_parcels: int | None, seed: int | None, force: bool) -> None:
+    """Generate the deterministic demo city of Tashkent."""
+    s = _settings()
+    _ensure_db(s)
+    from . import demo as d
+
+    try:
+        summary = d.generate(s, parcels=n_parcels or s.demo_parcels,
+                             seed=s.demo_seed if seed is None else seed, force=force,
+                             progress=click.echo)
+    except CadastreError as exc:
+        raise click.ClickException(exc.message) from exc
+    for k, v in summary.items():
+        click.echo(f"  {k:>12}: {v}")
+
+
+@cli.group()
+def users() -> None:
+    """Manage accounts."""
+
+
+@users.command("add")
+@click.argument("name")
+@click.option("--role", required=True,
+              type=click.Choice(["citizen", "notary", "registrar", "operator", "admin"]))
+@click.option("--district", "districts", multiple=True, help="district code or name (registrars)")
+@click.option("--pinfl", default=None, help="14-digit PINFL (citizens)")
+@click.option("--full-name", default=None)
+def users_add(name: str, role: str, districts: tuple[str, ...], pinfl: str | None,
+              full_name: str | None) -> None:
+    """Add an account; the password is read from stdin."""
+    s = _settings()
+    from . import accounts
+
+    password = sys.stdin.readline().rstrip("\n") if not sys.stdin.isatty() else click.prompt(
+        "Password", hide_input=True, confirmation_prompt=True)
+    try:
+        acc = accounts.add_user(s, name, role, password, districts=list(districts), pinfl=pinfl,
+                                full_name=full_name)
+    except CadastreError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(f"account {acc['username']} ({acc['role']}) created, id {acc['id']}")
+    for line in acc.get("notes", []):
+        click.echo(line)
+
+
+@users.command("list")
+def users_list() -> None:
+    """List accounts."""
+    from . import accounts
+
+    for a in accounts.list_users(_settings()):
+        click.echo(f"{a['id']:>4} {a['username']:<20} {a['role']:<10} {a['districts']}")
+
+
+@cli.group()
+def tokens() -> None:
+    """Manage API bearer tokens."""
+
+
+@tokens.command("create")
+@click.argument("name")
+@click.option("--label", default="cli", help="what the token is for")
+@click.option("--days", type=int, default=None, help="lifetime in days")
+def tokens_create(name: str, label: str, days: int | None) -> None:
+    """Create a token for account NAME and print it once."""
+    s = _settings()
+    from . import accounts
+
+    try:
+        token = accounts.create_token(s, name, label=label, days=days)
+    except CadastreError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(token)
+
+
+@tokens.command("revoke")
+@click.argument("prefix")
+def tokens_revoke(prefix: str) -> None:
+    """Revoke the token whose first characters are PREFIX."""
+    from . import accounts
+
+    n = accounts.revoke_token(_settings(), prefix)
+    click.echo(f"revoked {n} token(s)")
+
+
+def _register_plugins() -> None:
+    """Attach the commands other packages declare (loaders: load/export; web: serve/up).
+
+    They register through the ``cadastre_gis.commands`` entry-point group, so this package
+    never imports ``web`` or ``loaders`` (dependencies point one way).
+    """
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group="cadastre_gis.commands"):
+        if ep.name not in cli.commands:
+            cli.add_command(ep.load(), ep.name)
+
+
+def ensure_database(s: Settings) -> None:
+    """Start the embedded cluster when it is the configured database and is not running."""
+    _ensure_db(s)
+
+
+def main() -> None:
+    """Entry point of the console script."""
+    _register_plugins()
+    try:
+        cli(standalone_mode=True)
+    except CadastreError as exc:
+        click.echo(f"error: {exc.message}", err=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

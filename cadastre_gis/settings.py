@@ -1,0 +1,143 @@
+"""One typed settings object, read from ``CADASTRE_*`` environment variables."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from .errors import ConfigurationError
+
+PREFIX = "CADASTRE_"
+
+
+def _bool(value: str) -> bool:
+    if value.lower() in ("1", "true", "yes", "on"):
+        return True
+    if value.lower() in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"not a boolean: {value!r}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Platform settings; every field maps to ``CADASTRE_<FIELD>`` (upper case)."""
+
+    database_url: str | None = None
+    """PostgreSQL URL; unset means the embedded cluster under ``data_dir/pg``."""
+    data_dir: Path = Path("./var")
+    """Where the embedded cluster, signing keys, reports and uploads live."""
+    secret_key: str | None = None
+    """Flask session key; generated once and kept in ``data_dir/secret_key`` when unset."""
+    base_url: str = "http://127.0.0.1:5000"
+    """Public URL of the platform (links in OGC API documents, QR codes)."""
+    host: str = "127.0.0.1"
+    port: int = 5000
+    workers: int = 2
+    """Web server worker processes."""
+    overlap_tolerance_m2: float = 0.05
+    """Largest overlap between two active parcels the database accepts."""
+    max_limit: int = 10000
+    """Largest ``limit`` accepted by the OGC API."""
+    default_limit: int = 100
+    require_if_match: bool = False
+    """Refuse OGC API Part 4 writes without ``If-Match`` (428)."""
+    token_days: int = 365
+    """Lifetime of new API tokens."""
+    login_rate: int = 10
+    """Failed logins per 15 minutes before an account and address are slowed down."""
+    demo_parcels: int = 20000
+    demo_seed: int = 42
+    state_duty_uzs: int = 34000
+    """State duty per parcel extract (UZS)."""
+    service_fee_uzs: int = 25000
+    """Service commission per parcel extract (UZS)."""
+    camera_offline_minutes: int = 10
+    open311_rate: int = 60
+    """Open311 POSTs per minute per API key."""
+    log_level: str = "INFO"
+    pg_os_user: str | None = None
+    """OS user that runs the embedded cluster when started as root (default: postgres/cadastre)."""
+    pg_bindir: str | None = None
+    """PostgreSQL binaries for the embedded cluster (default: ``pg_config --bindir``)."""
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> Settings:
+        """Build settings from the environment, failing with one clear message on bad values."""
+        env = dict(os.environ if env is None else env)
+        values: dict[str, object] = {}
+        problems = []
+        for f in fields(cls):
+            key = PREFIX + f.name.upper()
+            if f.name in overrides:
+                values[f.name] = overrides[f.name]
+                continue
+            raw = env.get(key)
+            if raw is None or raw == "":
+                continue
+            typ = str(f.type)
+            try:
+                if "Path" in typ:
+                    values[f.name] = Path(raw)
+                elif "bool" in typ:
+                    values[f.name] = _bool(raw)
+                elif typ.startswith("int"):
+                    values[f.name] = int(raw)
+                elif typ.startswith("float"):
+                    values[f.name] = float(raw)
+                else:
+                    values[f.name] = raw
+            except ValueError as exc:
+                problems.append(f"{key}: {exc}")
+        if problems:
+            raise ConfigurationError("bad settings: " + "; ".join(problems))
+        s = cls(**values)  # type: ignore[arg-type]
+        s.validate()
+        return s
+
+    def validate(self) -> None:
+        """Check ranges and formats."""
+        problems = []
+        if self.database_url and not self.database_url.startswith(("postgresql", "postgres")):
+            problems.append("CADASTRE_DATABASE_URL must be a postgresql:// URL")
+        if not 1 <= self.max_limit <= 100000:
+            problems.append("CADASTRE_MAX_LIMIT must be 1..100000")
+        if not 1 <= self.default_limit <= self.max_limit:
+            problems.append("CADASTRE_DEFAULT_LIMIT must be 1..CADASTRE_MAX_LIMIT")
+        if self.overlap_tolerance_m2 < 0:
+            problems.append("CADASTRE_OVERLAP_TOLERANCE_M2 must be >= 0")
+        if not 1 <= self.port <= 65535:
+            problems.append("CADASTRE_PORT must be 1..65535")
+        if problems:
+            raise ConfigurationError("bad settings: " + "; ".join(problems))
+
+    @property
+    def data_path(self) -> Path:
+        """Absolute data directory."""
+        return Path(self.data_dir).expanduser().resolve()
+
+    def resolved_secret_key(self) -> str:
+        """Return the session key, creating a persistent one in the data dir when unset."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.data_path / "secret_key"
+        if path.exists():
+            return path.read_text().strip()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(key)
+        return key
+
+    def url(self) -> str:
+        """Return the database URL: the explicit one, else the embedded cluster's."""
+        if self.database_url:
+            return self.database_url
+        from .cluster import Cluster
+
+        return Cluster(self).url()
+
+
+__all__ = ["Settings", "PREFIX"]
