@@ -28,7 +28,7 @@ $(STAMP): setup.cfg pyproject.toml
 	if [ ! -x $(PY) ] || ! $(PY) -c 'import sys; sys.exit(0 if sys.version_info >= (3,12) else 1)'; then \
 	  echo "venv: creating $(VENV) with $$PY_BIN"; rm -rf $(VENV); "$$PY_BIN" -m venv $(VENV) || exit 1; fi; \
 	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip setuptools wheel && \
-	$(PY) -m pip install -q --disable-pip-version-check -e '.[test,lint]' && touch $(STAMP)
+	$(PY) -m pip install -q --disable-pip-version-check --config-settings editable_mode=compat -e '.[test,lint]' && touch $(STAMP)
 
 venv: $(STAMP)
 

@@ -1,0 +1,70 @@
+"""Build pygeoapi's configuration from our settings (no YAML with credentials on disk)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from cadastre_gis.settings import Settings
+
+HERE = Path(__file__).resolve().parent
+
+# Process id -> dotted path of its pygeoapi processor class. Each area adds its own lines.
+PROCESSES: dict[str, str] = {}
+
+# Process id -> policy action (cadastre_gis.policy) checked by web/ogc.py before execution.
+PROCESS_POLICY: dict[str, str] = {}
+
+
+def collections(settings: Settings) -> dict[str, Any]:
+    """The feature/tile collections (filled in by the OGC API issue)."""
+    return {}
+
+
+def build_config(settings: Settings) -> dict[str, Any]:
+    """The pygeoapi config dict for ``settings``."""
+    import pygeoapi
+
+    base = settings.base_url.rstrip("/") + "/ogc"
+    resources: dict[str, Any] = dict(collections(settings))
+    for pid, dotted in PROCESSES.items():
+        resources[pid] = {"type": "process", "processor": {"name": dotted}}
+    return {
+        "server": {
+            "bind": {"host": settings.host, "port": settings.port},
+            "url": base,
+            "mimetype": "application/json; charset=UTF-8",
+            "encoding": "utf-8",
+            "gzip": False,
+            "languages": ["en-US", "ru-RU", "uz-UZ"],
+            "cors": False,
+            "pretty_print": False,
+            "limits": {"default_items": settings.default_limit, "max_items": settings.max_limit,
+                       "on_exceed": "error"},
+            "map": {"url": settings.base_url.rstrip("/") + "/static/blank-tile.png",
+                    "attribution": "Tashkent cadastre"},
+            "templates": {"path": str(HERE / "templates"),
+                          "static": str(Path(pygeoapi.__file__).parent / "static")},
+            "manager": {"name": "Dummy", "connection": None, "output_dir": None},
+        },
+        "logging": {"level": "ERROR"},
+        "metadata": {
+            "identification": {
+                "title": {"en": "Tashkent cadastre and situation center"},
+                "description": {"en": "Land parcels, buildings, districts, incidents and cameras"
+                                      " of Tashkent (open data; no personal data)"},
+                "keywords": {"en": ["cadastre", "parcels", "buildings", "Tashkent", "incidents"]},
+                "keywords_type": "theme",
+                "terms_of_service": "https://creativecommons.org/licenses/by/4.0/",
+                "url": settings.base_url,
+            },
+            "license": {"name": "CC-BY 4.0",
+                        "url": "https://creativecommons.org/licenses/by/4.0/"},
+            "provider": {"name": "Tashkent city cadastre", "url": settings.base_url},
+            "contact": {"name": "Cadastre service", "position": "Registry",
+                        "address": "Amir Temur square", "city": "Tashkent",
+                        "country": "Uzbekistan", "email": "cadastre@example.uz",
+                        "role": "pointOfContact"},
+        },
+        "resources": resources,
+    }

@@ -1,0 +1,220 @@
+"""Mount pygeoapi's API object at /ogc, with our identity, authorization and error handling.
+
+We do not import ``pygeoapi.flask_app`` (it reads a YAML config at import time); we build the
+config from our settings and route to pygeoapi's API functions ourselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from flask import Blueprint, Flask, Response, current_app, make_response, request
+
+from cadastre_gis import context
+
+from .security import current_account, current_actor, require
+
+bp = Blueprint("ogc", __name__, url_prefix="/ogc")
+
+
+def init_app(app: Flask) -> None:
+    """Build pygeoapi's API for this app and register the /ogc routes."""
+    from pygeoapi.api import API
+    from pygeoapi.openapi import get_oas
+
+    from ogc_api.config import build_config
+
+    settings = app.extensions["cadastre_settings"]
+    config = build_config(settings)
+    openapi = get_oas(config, fail_on_invalid_collection=False)
+    app.extensions["pygeoapi"] = API(config, openapi)
+    app.extensions["pygeoapi_config"] = config
+    app.register_blueprint(bp)
+
+
+def api() -> Any:
+    """The app's pygeoapi API object."""
+    return current_app.extensions["pygeoapi"]
+
+
+def dispatch(fn: Callable, *args: Any, skip_valid_check: bool = False) -> Response:
+    """Run one pygeoapi API function for the current request."""
+    from pygeoapi.api import APIRequest, apply_gzip
+
+    a = api()
+    context.set_caller(current_account(), current_actor())
+    api_request = APIRequest.from_flask(request, a.locales)
+    if not skip_valid_check and not api_request.is_valid():
+        headers, status, content = a.get_format_exception(api_request)
+    else:
+        headers, status, content = fn(a, api_request, *args)
+        content = apply_gzip(headers, content)
+    response = make_response(content, status)
+    if headers:
+        response.headers = headers
+    return response
+
+
+@bp.route("/")
+def landing_page() -> Response:
+    """OGC API landing page."""
+    import pygeoapi.api as core
+
+    return dispatch(core.landing_page)
+
+
+@bp.route("/openapi")
+def openapi() -> Response:
+    """OpenAPI document."""
+    import pygeoapi.api as core
+
+    return dispatch(core.openapi_)
+
+
+@bp.route("/conformance")
+def conformance() -> Response:
+    """Conformance classes."""
+    import pygeoapi.api as core
+
+    return dispatch(core.conformance)
+
+
+@bp.route("/TileMatrixSets")
+@bp.route("/TileMatrixSets/<tms>")
+def tilematrixsets(tms: str | None = None) -> Response:
+    """Tile matrix sets."""
+    import pygeoapi.api.tiles as tiles
+
+    if tms is None:
+        return dispatch(tiles.tilematrixsets)
+    return dispatch(tiles.tilematrixset, tms)
+
+
+@bp.route("/collections")
+@bp.route("/collections/<path:collection_id>")
+def collections(collection_id: str | None = None) -> Response:
+    """Collections and one collection."""
+    import pygeoapi.api as core
+
+    return dispatch(core.describe_collections, collection_id)
+
+
+@bp.route("/collections/<path:collection_id>/queryables")
+def queryables(collection_id: str) -> Response:
+    """Queryables of a collection."""
+    import pygeoapi.api.itemtypes as it
+
+    return dispatch(it.get_collection_queryables, collection_id)
+
+
+@bp.route("/collections/<path:collection_id>/schema")
+def schema(collection_id: str) -> Response:
+    """Schema of a collection."""
+    import pygeoapi.api as core
+
+    return dispatch(core.get_collection_schema, collection_id)
+
+
+@bp.route("/collections/<path:collection_id>/items", methods=["GET", "POST", "OPTIONS"],
+          provide_automatic_options=False)
+@bp.route("/collections/<path:collection_id>/items/<path:item_id>",
+          methods=["GET", "PUT", "PATCH", "DELETE", "OPTIONS"], provide_automatic_options=False)
+def items(collection_id: str, item_id: str | None = None) -> Response:
+    """Items: read (public) and, for authorized roles, write (Part 4)."""
+    import pygeoapi.api.itemtypes as it
+
+    m = request.method
+    if m in ("POST", "PUT", "PATCH", "DELETE") and not (
+            m == "POST" and item_id is None and request.content_type
+            and not request.content_type.startswith("application/geo+json")):
+        require(f"features.write.{collection_id}")
+    if item_id is None:
+        if m == "POST":
+            if request.content_type and request.content_type.startswith("application/geo+json"):
+                return dispatch(it.manage_collection_item, "create", collection_id,
+                                skip_valid_check=True)
+            return dispatch(it.get_collection_items, collection_id, skip_valid_check=True)
+        if m == "OPTIONS":
+            return dispatch(it.manage_collection_item, "options", collection_id,
+                            skip_valid_check=True)
+        return dispatch(it.get_collection_items, collection_id, skip_valid_check=True)
+    if m == "DELETE":
+        return dispatch(it.manage_collection_item, "delete", collection_id, item_id,
+                        skip_valid_check=True)
+    if m in ("PUT", "PATCH"):
+        return dispatch(it.manage_collection_item, "update", collection_id, item_id,
+                        skip_valid_check=True)
+    if m == "OPTIONS":
+        return dispatch(it.manage_collection_item, "options", collection_id, item_id,
+                        skip_valid_check=True)
+    return dispatch(it.get_collection_item, collection_id, item_id)
+
+
+@bp.route("/collections/<path:collection_id>/tiles")
+def tiles_list(collection_id: str) -> Response:
+    """Tilesets of a collection."""
+    import pygeoapi.api.tiles as tiles
+
+    return dispatch(tiles.get_collection_tiles, collection_id)
+
+
+@bp.route("/collections/<path:collection_id>/tiles/<tms>")
+@bp.route("/collections/<path:collection_id>/tiles/<tms>/metadata")
+def tiles_metadata(collection_id: str, tms: str) -> Response:
+    """Tileset metadata."""
+    import pygeoapi.api.tiles as tiles
+
+    return dispatch(tiles.get_collection_tiles_metadata, collection_id, tms,
+                    skip_valid_check=True)
+
+
+@bp.route("/collections/<path:collection_id>/tiles/<tms>/<z>/<y>/<x>")
+def tile(collection_id: str, tms: str, z: str, y: str, x: str) -> Response:
+    """One tile (OGC order: tileMatrix/tileRow/tileCol = z/y/x)."""
+    import pygeoapi.api.tiles as tiles
+
+    return dispatch(tiles.get_collection_tiles_data, collection_id, tms, z, y, x,
+                    skip_valid_check=True)
+
+
+@bp.route("/processes")
+@bp.route("/processes/<process_id>")
+def processes(process_id: str | None = None) -> Response:
+    """Process list and descriptions."""
+    import pygeoapi.api.processes as pr
+
+    return dispatch(pr.describe_processes, process_id)
+
+
+@bp.route("/processes/<process_id>/execution", methods=["POST"])
+def execute(process_id: str) -> Response:
+    """Execute a process, after checking the caller against the process's policy action."""
+    import pygeoapi.api.processes as pr
+
+    from ogc_api.config import PROCESS_POLICY
+
+    require(PROCESS_POLICY.get(process_id, "accounts.manage"))
+    return dispatch(pr.execute_process, process_id, skip_valid_check=True)
+
+
+@bp.route("/jobs")
+@bp.route("/jobs/<job_id>", methods=["GET", "DELETE"])
+def jobs(job_id: str | None = None) -> Response:
+    """Jobs (synchronous execution keeps none)."""
+    import pygeoapi.api.processes as pr
+
+    if job_id is None:
+        return dispatch(pr.get_jobs)
+    if request.method == "DELETE":
+        require("accounts.manage")
+        return dispatch(pr.delete_job, job_id)
+    return dispatch(pr.get_jobs, job_id)
+
+
+@bp.route("/jobs/<job_id>/results")
+def job_results(job_id: str) -> Response:
+    """Job results."""
+    import pygeoapi.api.processes as pr
+
+    return dispatch(pr.get_job_result, job_id)
