@@ -187,3 +187,49 @@ def artifacts() -> Path:
     """Folder for screenshots and reports kept after the run."""
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-quic", "--use-gl=swiftshader", "--enable-unsafe-swiftshader"]
+
+
+@pytest.fixture(scope="session")
+def browser(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """Headless Debian Chromium driven by Playwright (no downloaded browser)."""
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    need(exe is not None, "chromium (Debian package chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        need(False, "playwright (pip)")
+    profile = tmp_path_factory.mktemp("chromium-profile")
+    with sync_playwright() as p:
+        ctx = p.chromium.launch_persistent_context(
+            str(profile), executable_path=exe, headless=True, args=CHROMIUM_ARGS,
+            viewport={"width": 390, "height": 844}, device_scale_factor=1)
+        yield ctx
+        ctx.close()
+
+
+@pytest.fixture()
+def page(browser):  # type: ignore[no-untyped-def]
+    """A fresh page that records console errors and requests leaving localhost."""
+    pg = browser.new_page()
+    pg.console_errors = []  # type: ignore[attr-defined]
+    pg.external_requests = []  # type: ignore[attr-defined]
+    pg.on("console", lambda m: m.type == "error" and pg.console_errors.append(m.text))
+    pg.on("pageerror", lambda e: pg.console_errors.append(str(e)))
+
+    def _req(r):  # type: ignore[no-untyped-def]
+        from urllib.parse import urlparse
+
+        host = urlparse(r.url).hostname
+        if r.url.startswith(("data:", "blob:")):
+            return
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            pg.external_requests.append(r.url)
+
+    pg.on("request", _req)
+    yield pg
+    pg.close()

@@ -15,8 +15,9 @@ from cadastre_gis.settings import Settings
 # One module per area; each exposes ``bp`` (a Blueprint). Areas not present yet are skipped,
 # so each area can be added without touching this file.
 BLUEPRINTS = [
-    "web.auth", "web.health", "web.portal", "web.staff", "web.notary", "web.extracts",
-    "web.situation", "web.open311", "web.ogc",
+    "web.auth", "web.health", "web.portal", "web.search", "web.my", "web.taxes",
+    "web.staff", "web.notary", "web.extracts", "web.situation", "web.open311", "web.analytics",
+    "web.ogc",
 ]
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,10 @@ def create_app(settings: Settings | None = None, **config: Any) -> Flask:
 
             return render_template("error.html", status=status, message=exc.message), status
         return jsonify(exc.to_dict()), status
+
+    @app.route("/favicon.ico")
+    def _favicon():  # type: ignore[no-untyped-def]
+        return app.send_static_file("favicon.svg"), 200, {"Content-Type": "image/svg+xml"}
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):  # type: ignore[no-untyped-def]
