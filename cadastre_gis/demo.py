@@ -218,7 +218,14 @@ def generate(settings: Settings, parcels: int = 20000, seed: int = 42, force: bo
              as_of: date | None = None,
              progress: Callable[[str], None] | None = None) -> dict[str, int]:
     """Build the demo city; refuses to touch a non-empty database unless ``force``."""
-    say = progress or (lambda _m: None)
+    import time
+
+    t0 = time.monotonic()
+    out = progress or (lambda _m: None)
+
+    def say(msg: str) -> None:
+        out(f"[{time.monotonic() - t0:6.1f}s] {msg}")
+
     if parcels < 100 or parcels > 2_000_000:
         raise InvalidInput("--parcels must be between 100 and 2 000 000")
     as_of = as_of or datetime.now(UTC).date()
@@ -392,11 +399,14 @@ def _build(cur: Any, rng: np.random.Generator, n_parcels: int, now: datetime,
                      2 if revalued[k] else 1, since.isoformat(),
                      tx_id, reg_dates[k].isoformat(), "demo", hex_geoms[k]))
     say("loading parcels (checked by the database: format, validity, overlaps)")
+    # A trigram GIN index is ~5x cheaper to build once than to maintain row by row.
+    cur.execute("DROP INDEX IF EXISTS parcel_address_trgm")
     _copy(cur, "parcel", ["id", "cadastral_number", "district_id", "address", "land_category",
                           "permitted_use", "declared_area_m2", "cadastral_value", "status",
                           "version", "valid_from", "transaction_id", "updated_at", "updated_by",
                           "geom"], rows)
     del rows
+    cur.execute("CREATE INDEX parcel_address_trgm ON parcel USING gin (address gin_trgm_ops)")
 
     # ---- buildings inside parcels ---------------------------------------------------------
     nb = np.where(kind == 0, rng.choice([0, 1, 1, 1, 1, 1, 2, 2, 3], n), 1)
