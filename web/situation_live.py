@@ -177,11 +177,18 @@ def stream(hub: Hub, engine: Engine, last_id: int | None, ping_seconds: float = 
                 seen.add(msg["event"])
                 yield sse(msg)
         started = time.monotonic()
-        while max_seconds is None or time.monotonic() - started < max_seconds:
+        while True:
+            wait = ping_seconds
+            if max_seconds is not None:
+                left = max_seconds - (time.monotonic() - started)
+                if left <= 0:
+                    break
+                wait = min(wait, left)
             try:
-                msg = q.get(timeout=ping_seconds)
+                msg = q.get(timeout=wait)
             except queue.Empty:
-                yield ": ping\n\n"
+                if wait == ping_seconds:
+                    yield ": ping\n\n"
                 continue
             ev = msg.get("event")
             if ev is not None and ev in seen:
