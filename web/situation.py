@@ -60,6 +60,18 @@ def incidents_geojson():  # type: ignore[no-untyped-def]
     return jsonify(incidents.geojson(conn(), where, params))
 
 
+@bp.route("/api/districts.geojson")
+def districts_geojson():  # type: ignore[no-untyped-def]
+    """District outlines (simplified to 20 m) as map context."""
+    require("situation.view")
+    rows = conn().execute(text(
+        "SELECT id, code, name, ST_AsGeoJSON(ST_Transform(ST_SimplifyPreserveTopology(geom, 20),"
+        " 4326), 6)::json AS g FROM district ORDER BY id"))
+    return jsonify({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "id": r.id, "geometry": r.g,
+         "properties": {"id": r.id, "code": r.code, "name": r.name}} for r in rows]})
+
+
 @bp.route("/api/cameras.geojson")
 def cameras_geojson():  # type: ignore[no-untyped-def]
     """Cameras with view wedges and health; stream URLs for roles allowed to watch."""

@@ -88,13 +88,18 @@ class Hub:
                 self._thread.start()
 
     def _run(self) -> None:
+        failures = 0
         while True:
             try:
                 self._listen()
-            except Exception:  # noqa: BLE001 - reconnect after any database trouble
-                log.exception("incident listener lost its connection; reconnecting")
+            except Exception as exc:  # noqa: BLE001 - reconnect after any database trouble
                 self.ready.clear()
-                time.sleep(1)
+                failures += 1
+                if failures <= 3:
+                    log.warning("incident listener: %s; reconnecting", str(exc).splitlines()[0])
+                time.sleep(min(30.0, 0.5 * failures))
+            else:
+                failures = 0
 
     def _listen(self) -> None:
         conn = psycopg2.connect(_dsn(self.url), application_name="cadastre-incident-listener")

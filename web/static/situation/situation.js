@@ -98,6 +98,9 @@
   }
 
   map.on("load", () => {
+    map.addSource("districts", { type: "geojson", data: "/situation/api/districts.geojson" });
+    map.addLayer({ id: "districts", type: "line", source: "districts",
+      paint: { "line-color": "#475467", "line-width": 1.2, "line-dasharray": [3, 2] } }, "parcels");
     map.addSource("cameras", { type: "geojson", data: { type: "FeatureCollection", features: [] } });
     map.addLayer({ id: "camera-wedges", type: "fill", source: "cameras",
       filter: ["==", ["get", "kind"], "wedge"],
@@ -167,7 +170,8 @@
     if (fly) map.flyTo({ center: [d.lon, d.lat], zoom: Math.max(map.getZoom(), 15) });
     const h = el("h3", "#" + d.id + " " + d.category_name + " — " + d.status);
     const dl = el("dl");
-    const rows = [["Priority", d.priority], ["Reported", d.reported_at], ["Deadline", d.deadline + (d.overdue ? " (overdue)" : "")],
+    const t = (v) => v ? v.slice(0, 16).replace("T", " ") : "—";
+    const rows = [["Priority", d.priority], ["Reported", t(d.reported_at)], ["Deadline", t(d.deadline) + (d.overdue ? " (overdue)" : "")],
       ["District", d.district], ["Parcel", d.parcel_number ? d.parcel_number + (d.parcel_address ? " · " + d.parcel_address : "") : "—"],
       ["Building", d.building_number ? d.building_number + " · " + d.building_use + ", " + d.building_floors + " floors" : "—"],
       ["Service", d.service ? d.service + (d.service_phone ? " · " + d.service_phone : "") : "—"],

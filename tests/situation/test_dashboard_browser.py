@@ -1,0 +1,46 @@
+"""Headless Chromium: an operator's dashboard shows a new incident without reloading."""
+
+from __future__ import annotations
+
+from tests.situation.test_live import _sql_insert
+
+
+def _login(page, base: str, user: str, password: str) -> None:  # type: ignore[no-untyped-def]
+    page.goto(base + "/login?next=/situation&lang=en")
+    page.fill("input[name=username]", user)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+
+
+def test_new_incident_appears_live(page, live_server, database_url, artifacts) -> None:  # type: ignore[no-untyped-def]
+    page.set_viewport_size({"width": 1400, "height": 900})
+    _login(page, live_server, "operator", "operator-demo-2026")
+    page.wait_for_url("**/situation*")
+    page.wait_for_function("window.situation && window.situation.mapLoaded === true", timeout=30000)
+    page.wait_for_selector("#live.on", timeout=15000)
+    page.wait_for_selector("#feed li", timeout=15000)
+    loads = []
+    page.on("framenavigated", lambda f: loads.append(f.url))
+
+    new_id = _sql_insert(database_url, "gas")
+    page.wait_for_selector(f'#feed li[data-incident-id="{new_id}"]', timeout=10000)
+    in_source = page.evaluate(
+        f"window.situation.data.features.some(f => f.id === {new_id})")
+    assert in_source
+    assert page.evaluate(f"window.situation.byId.get({new_id}).properties.status") == "new"
+    assert loads == []  # no reload happened
+
+    # the panel: parcel/building, cameras, timeline and actions
+    page.click(f'#feed li[data-incident-id="{new_id}"]')
+    page.wait_for_selector("#panel h3", timeout=10000)
+    panel = page.inner_text("#panel")
+    assert f"#{new_id}" in panel and "Timeline" in panel and "created" in panel
+    assert "Parcel" in panel and "10:" in panel  # the cadastral number of the parcel it is on
+    page.click('#panel form[data-action="triage"] button')
+    page.wait_for_function(
+        f"window.situation.byId.get({new_id}).properties.status === 'triaged'", timeout=10000)
+    page.wait_for_timeout(800)
+    page.screenshot(path=str(artifacts / "situation-dashboard.png"))
+    assert "triaged" in page.inner_text("#panel")
+    assert page.external_requests == []
+    assert page.console_errors == []
