@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import (Blueprint, Response, abort, jsonify, redirect, render_template, request,
-                   url_for)
+from flask import Blueprint, Response, abort, jsonify, redirect, render_template, request, url_for
 from sqlalchemy import text
 
 from cadastre_gis import cameras, incidents, policy
