@@ -28,7 +28,11 @@ def init_app(app: Flask) -> None:
     settings = app.extensions["cadastre_settings"]
     config = build_config(settings)
     openapi = get_oas(config, fail_on_invalid_collection=False)
-    app.extensions["pygeoapi"] = API(config, openapi)
+    api_ = API(config, openapi)
+    # pygeoapi 0.24 renders the TileMatrixSets pages with the whole config as template
+    # config; a top-level 'path' makes those pages use our offline templates too.
+    api_.tpl_config["path"] = config["server"]["templates"]["path"]
+    app.extensions["pygeoapi"] = api_
     app.extensions["pygeoapi_config"] = config
     app.register_blueprint(bp)
 
