@@ -39,8 +39,13 @@ def test_new_incident_appears_live(page, live_server, database_url, artifacts) -
     page.click('#panel form[data-action="triage"] button')
     page.wait_for_function(
         f"window.situation.byId.get({new_id}).properties.status === 'triaged'", timeout=10000)
-    page.wait_for_timeout(800)
+    page.wait_for_function("window.situation.map.getZoom() >= 14 && !window.situation.map.isMoving()"
+                           " && window.situation.map.areTilesLoaded()", timeout=20000)
+    page.wait_for_timeout(500)
     page.screenshot(path=str(artifacts / "situation-dashboard.png"))
     assert "triaged" in page.inner_text("#panel")
+    # parcels and buildings come as vector tiles from the OGC API (issue 3's URL contract)
+    assert page.evaluate("window.situation.map.querySourceFeatures('buildings',"
+                         " {sourceLayer: 'buildings'}).length") > 0
     assert page.external_requests == []
     assert page.console_errors == []

@@ -38,7 +38,9 @@
     },
     bounds: bounds ? [[bounds[0], bounds[1]], [bounds[2], bounds[3]]] : undefined,
     center: bounds ? undefined : [69.2797, 41.3111], zoom: bounds ? undefined : 11,
-    attributionControl: false
+    attributionControl: false,
+    // Tiles are public data: fetch them without the session cookie (cacheable, no session work).
+    transformRequest: (url) => url.indexOf("/ogc/") >= 0 ? { url: url, credentials: "omit" } : { url: url }
   });
   state.map = map;
   map.addControl(new maplibregl.NavigationControl(), "top-left");
