@@ -8,7 +8,7 @@ from flask import Blueprint, Response, abort, jsonify, redirect, render_template
 from sqlalchemy import text
 
 from cadastre_gis import cameras, incidents, policy
-from cadastre_gis.errors import InvalidInput
+from cadastre_gis.errors import InvalidInput, NotFound
 
 from . import situation_live
 from .db import conn, engine, settings, write
@@ -78,6 +78,22 @@ def cameras_geojson():  # type: ignore[no-untyped-def]
     return jsonify(cameras.cameras_geojson(
         conn(), settings().camera_offline_minutes,
         with_stream=policy.allowed(current_role(), "camera.stream")))
+
+
+@bp.route("/api/cameras/<code>/heartbeat", methods=["POST"])
+def camera_heartbeat(code: str):  # type: ignore[no-untyped-def]
+    """A camera (or its video system, with a token) reports it is alive."""
+    require("camera.heartbeat")
+    with write() as c:
+        row = c.execute(text(
+            "UPDATE camera SET last_heartbeat = now(),"
+            " status = CASE WHEN status = 'offline' THEN 'online' ELSE status END"
+            " WHERE code = :c RETURNING id, status,"
+            " camera_health(status, now(), :m) AS health"),
+            {"c": code, "m": settings().camera_offline_minutes}).mappings().first()
+    if row is None:
+        raise NotFound(f"camera {code} does not exist")
+    return jsonify(dict(row))
 
 
 @bp.route("/api/incidents/<int:incident_id>")

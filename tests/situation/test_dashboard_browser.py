@@ -2,7 +2,26 @@
 
 from __future__ import annotations
 
-from tests.situation.test_live import _sql_insert
+import psycopg2
+
+
+def _insert_seen_by_camera(database_url: str) -> tuple[int, str]:
+    """Plain-SQL insert of a gas incident on a building seen by some camera."""
+    conn = psycopg2.connect(database_url.replace("postgresql+psycopg2://", "postgresql://"))
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute("""
+                SELECT ST_AsEWKT(p), c.code FROM camera c
+                  JOIN LATERAL (SELECT ST_PointOnSurface(b.geom) p FROM building b
+                                 WHERE b.status = 'active' AND ST_DWithin(b.geom, c.geom, c.range_m)) q
+                    ON camera_sees(c.geom, c.heading_deg, c.fov_deg, c.range_m, q.p)
+                 ORDER BY c.id LIMIT 1""")
+            pt, code = cur.fetchone()
+            cur.execute("INSERT INTO incident (category, title, geom) VALUES"
+                        " ('gas', 'from psql', ST_GeomFromEWKT(%s)) RETURNING id", (pt,))
+            return cur.fetchone()[0], code
+    finally:
+        conn.close()
 
 
 def _login(page, base: str, user: str, password: str) -> None:  # type: ignore[no-untyped-def]
@@ -22,7 +41,12 @@ def test_new_incident_appears_live(page, live_server, database_url, artifacts) -
     loads = []
     page.on("framenavigated", lambda f: loads.append(f.url))
 
-    new_id = _sql_insert(database_url, "gas")
+    # a point on a building that a camera sees; the camera's video system reports in
+    new_id, cam = _insert_seen_by_camera(database_url)
+    hb = page.evaluate("""async (code) => (await fetch('/situation/api/cameras/' + code + '/heartbeat',
+        {method: 'POST', headers: {'X-CSRF-Token': document.querySelector('meta[name=csrf-token]').content}})).status""", cam)
+    assert hb == 200
+    page.evaluate("window.situation.reloadCameras()")
     page.wait_for_selector(f'#feed li[data-incident-id="{new_id}"]', timeout=10000)
     in_source = page.evaluate(
         f"window.situation.data.features.some(f => f.id === {new_id})")
@@ -36,6 +60,7 @@ def test_new_incident_appears_live(page, live_server, database_url, artifacts) -
     panel = page.inner_text("#panel")
     assert f"#{new_id}" in panel and "Timeline" in panel and "created" in panel
     assert "Parcel" in panel and "10:" in panel  # the cadastral number of the parcel it is on
+    assert cam in panel and "online" in panel  # the camera that sees it, alive
     page.click('#panel form[data-action="triage"] button')
     page.wait_for_function(
         f"window.situation.byId.get({new_id}).properties.status === 'triaged'", timeout=10000)

@@ -96,8 +96,10 @@
   }
   async function loadCameras() {
     const r = await fetch("/situation/api/cameras.geojson", { credentials: "same-origin" });
-    map.getSource("cameras").setData(await r.json());
+    state.cameras = await r.json();
+    map.getSource("cameras").setData(state.cameras);
   }
+  state.reloadCameras = loadCameras;
 
   map.on("load", () => {
     map.addSource("districts", { type: "geojson", data: "/situation/api/districts.geojson" });
@@ -122,12 +124,17 @@
                "circle-color": ["match", ["get", "status"], ...Object.entries(STATUS_COLORS).flat(), "#000"],
                "circle-stroke-color": ["case", ["<=", ["coalesce", ["get", "priority"], 4], 1], "#000", "#fff"],
                "circle-stroke-width": 1 } });
+    map.addLayer({ id: "incident-selected", type: "circle", source: "incidents",
+      filter: ["==", ["get", "id"], -1],
+      paint: { "circle-radius": 12, "circle-color": "rgba(0,0,0,0)", "circle-stroke-color": "#101828",
+               "circle-stroke-width": 2.5 } });
     map.on("click", "incidents", (e) => openPanel(e.features[0].properties.id, false));
     map.on("mouseenter", "incidents", () => { map.getCanvas().style.cursor = "pointer"; });
     map.on("mouseleave", "incidents", () => { map.getCanvas().style.cursor = ""; });
     state.mapLoaded = true;
     redraw();
     loadCameras();
+    setInterval(loadCameras, 60000);  // camera health changes with heartbeats
   });
 
   function connect() {
@@ -166,6 +173,7 @@
   }
   async function openPanel(id, fly) {
     state.selected = id;
+    if (map.getLayer("incident-selected")) map.setFilter("incident-selected", ["==", ["get", "id"], id]);
     const r = await fetch("/situation/api/incidents/" + id, { credentials: "same-origin" });
     if (!r.ok) return;
     const d = await r.json();
