@@ -147,8 +147,11 @@ def create(conn: Connection, category: str, lon: float, lat: float, *, source: s
            title: str | None = None, description: str | None = None,
            address: str | None = None, reporter_name: str | None = None,
            reporter_phone: str | None = None, reporter_email: str | None = None,
-           visibility: str = "public") -> dict[str, Any]:
-    """Insert an incident at (lon, lat) WGS 84; the database fills the rest. Returns the row."""
+           visibility: str = "public", full: bool = True) -> dict[str, Any]:
+    """Insert an incident at (lon, lat) WGS 84; the database fills the rest.
+
+    Returns :func:`detail` of the new incident, or only its id, deadline and
+    possible_duplicate_of when ``full`` is False (the fast path for Open311)."""
     if conn.execute(text("SELECT 1 FROM incident_category WHERE code = :c"),
                     {"c": category}).first() is None:
         raise InvalidInput(f"unknown category {category!r}")
@@ -161,13 +164,15 @@ def create(conn: Connection, category: str, lon: float, lat: float, *, source: s
                                       reporter_name, reporter_phone, reporter_email, geom)
                 VALUES (:c, :t, :d, :a, :s, :v, :rn, :rp, :re,
                         ST_Transform(ST_SetSRID(ST_MakePoint(:x, :y), 4326), 32642))
-                RETURNING id"""), {"c": category, "t": title, "d": description, "a": address,
+                RETURNING id, deadline, possible_duplicate_of"""), {"c": category, "t": title, "d": description, "a": address,
                                    "s": source, "v": visibility, "rn": reporter_name,
                                    "rp": reporter_phone, "re": reporter_email,
-                                   "x": lon, "y": lat}).scalar_one()
+                                   "x": lon, "y": lat}).mappings().one()
     except DBAPIError as exc:
         raise from_db_error(exc) from exc
-    return detail(conn, int(row))
+    if not full:
+        return _jsonable(dict(row))
+    return detail(conn, int(row["id"]))
 
 
 DETAIL_SQL = """

@@ -133,10 +133,6 @@ def post_request(fmt: str):  # type: ignore[no-untyped-def]
     code = _param("service_code")
     if not code:
         raise Open311Error(400, "service_code is required")
-    cat = conn().execute(text("SELECT code FROM incident_category WHERE code = :c AND public"),
-                         {"c": code}).first()
-    if cat is None:
-        raise Open311Error(404, f"service_code {code} not found")
     lat_s, lon_s = _param("lat"), _param("long")
     if lat_s is None or lon_s is None:
         if _param("address_string") or _param("address_id"):
@@ -148,22 +144,25 @@ def post_request(fmt: str):  # type: ignore[no-untyped-def]
         raise Open311Error(400, "lat and long must be decimal degrees (WGS 84)") from exc
     if not (-90 <= lat <= 90 and -180 <= lon <= 180):
         raise Open311Error(400, "lat and long out of range")
-    inside = conn().execute(text(
-        "SELECT EXISTS (SELECT 1 FROM district WHERE ST_Intersects(geom,"
-        " ST_Transform(ST_SetSRID(ST_MakePoint(:x, :y), 4326), 32642)))"),
-        {"x": lon, "y": lat}).scalar_one()
-    if not inside:
-        raise Open311Error(400, "the location is outside the city of Tashkent")
     description = _param("description")
     if description and len(description) > 4000:
         raise Open311Error(400, "description is longer than 4000 characters")
     name = " ".join(x for x in (_param("first_name"), _param("last_name")) if x) or None
-    actor = f"open311:{account['username']}"
-    with write(actor) as c:
+    with write(f"open311:{account['username']}") as c:
+        public, inside = c.execute(text(
+            "SELECT EXISTS (SELECT 1 FROM incident_category WHERE code = :c AND public),"
+            " EXISTS (SELECT 1 FROM district WHERE ST_Intersects(geom,"
+            "   ST_Transform(ST_SetSRID(ST_MakePoint(:x, :y), 4326), 32642)))"),
+            {"c": code, "x": lon, "y": lat}).one()
+        if not public:
+            raise Open311Error(404, f"service_code {code} not found")
+        if not inside:
+            raise Open311Error(400, "the location is outside the city of Tashkent")
         row = incidents.create(c, code, lon, lat, source="open311",
                                title=(description or code)[:120], description=description,
                                address=_param("address_string"), reporter_name=name,
-                               reporter_phone=_param("phone"), reporter_email=_param("email"))
+                               reporter_phone=_param("phone"), reporter_email=_param("email"),
+                               full=False)
     notice = f"due by {row['deadline']}" if row.get("deadline") else None
     if row.get("possible_duplicate_of"):
         notice = (notice + "; " if notice else "") + "possibly already reported"
