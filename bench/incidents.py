@@ -169,6 +169,7 @@ def main() -> int:
     ap.add_argument("--post-seconds", type=float, default=15.0)
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "situation.md"))
     a = ap.parse_args()
+    load = os.getloadavg()[0]
 
     env = {**os.environ, "CADASTRE_DATA_DIR": a.data_dir, "CADASTRE_OPEN311_RATE": "1000000",
            "CADASTRE_LOG_LEVEL": "WARNING"}
@@ -219,7 +220,8 @@ def main() -> int:
     report = f"""# Situation center benchmark
 
 `{' '.join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]])}` on {platform.node()}
-({os.cpu_count()} CPUs, shared), {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.
+({os.cpu_count()} CPUs, shared; load average {load:.1f} at the start — other jobs ran on the
+same cores, so these are conservative figures), {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.
 Server: `cadastre-gis serve --workers {a.workers}` (gunicorn gthread, 8 threads per worker) on
 the embedded PostgreSQL/PostGIS; demo city with {parcels} parcels, {n_inc} incidents after
 the run.
