@@ -73,6 +73,29 @@ def test_sse_receives_plain_sql_insert(live_server, database_url) -> None:  # ty
     assert ev["data"]["feature"]["geometry"]["type"] == "Point"
 
 
+def test_sse_receives_plain_sql_status_change(live_server, database_url) -> None:  # type: ignore[no-untyped-def]
+    new_id = _sql_insert(database_url, "waste")
+    with requests.get(live_server + "/situation/stream?max_seconds=20", auth=AUTH, stream=True,
+                      timeout=(5, 20)) as resp:
+        events = _events(resp)
+        assert next(events)["event"] == "hello"
+        conn = psycopg2.connect(database_url.replace("postgresql+psycopg2://", "postgresql://"))
+        try:
+            with conn, conn.cursor() as cur:
+                cur.execute("UPDATE incident SET status = 'triaged', priority = 1 WHERE id = %s",
+                            (new_id,))
+        finally:
+            conn.close()
+        ops = []
+        for ev in events:
+            if ev["event"] == "incident" and ev["data"]["id"] == new_id:
+                ops.append(ev["data"]["op"])
+                if len(ops) == 2:
+                    break
+    assert sorted(ops) == ["priority", "status"]
+    assert ev["data"]["feature"]["properties"]["status"] == "triaged"
+
+
 def test_reconnect_replays_missed_events(live_server, database_url) -> None:  # type: ignore[no-untyped-def]
     with requests.get(live_server + "/situation/stream?max_seconds=1", auth=AUTH, stream=True,
                       timeout=(5, 20)) as resp:
