@@ -142,6 +142,35 @@ def hexagons_geojson():  # type: ignore[no-untyped-def]
     return jsonify(hexagons(where, params, int(size)))
 
 
+@bp.route("/tiles/hexagons/<int:z>/<int:x>/<int:y>.mvt")
+def hexagons_mvt(z: int, x: int, y: int):  # type: ignore[no-untyped-def]
+    """The heat layer as Mapbox Vector Tiles (layer ``hexagons``, property ``count``).
+
+    The grid is built in Web Mercator on the tile, so cells line up across tiles; ``size``
+    is the edge in metres on the ground at Tashkent's latitude.
+    """
+    require("situation.view")
+    if not (0 <= z <= 22 and 0 <= x < 2 ** z and 0 <= y < 2 ** z):
+        raise InvalidInput("tile out of range")
+    size = request.args.get("size", "500")
+    if not size.isdigit() or int(size) not in HEX_SIZES:
+        raise InvalidInput(f"size must be one of {', '.join(map(str, HEX_SIZES))}")
+    where, params, _w = _where()
+    tile = conn().execute(text(f"""
+        WITH b AS (SELECT ST_TileEnvelope(:z, :x, :y) AS env),
+        pts AS (SELECT ST_Transform(i.geom, 3857) AS g FROM incident i, b
+                 WHERE {where} AND i.geom && ST_Transform(b.env, 32642)),
+        hex AS (SELECT h.geom, h.i, h.j FROM b,
+                  ST_HexagonGrid(:size / cos(radians(41.3)), b.env) h),
+        q AS (SELECT ST_AsMVTGeom(h.geom, b.env) AS geom, count(*) AS count
+                FROM hex h JOIN pts p ON ST_Intersects(h.geom, p.g), b
+               GROUP BY h.i, h.j, h.geom, b.env)
+        SELECT ST_AsMVT(q, 'hexagons', 4096, 'geom') FROM q"""),
+        {**params, "z": z, "x": x, "y": y, "size": int(size)}).scalar_one()
+    return Response(bytes(tile or b""), mimetype="application/vnd.mapbox-vector-tile",
+                    headers={"Cache-Control": "private, max-age=60"})
+
+
 @bp.route("/export.csv")
 def export_csv():  # type: ignore[no-untyped-def]
     """CSV export: ``table`` = counts, overdue, resolve_category or resolve_district."""

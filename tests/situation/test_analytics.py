@@ -59,6 +59,18 @@ def test_hexagons(client, engine) -> None:  # type: ignore[no-untyped-def]
                       headers=OPERATOR).status_code == 400
 
 
+def test_hexagon_tiles(client) -> None:  # type: ignore[no-untyped-def]
+    import mapbox_vector_tile
+
+    # z11 tile around Amir Temur square (69.2797 E, 41.3111 N)
+    r = client.get("/analytics/tiles/hexagons/11/1418/765.mvt?window=all&size=500",
+                   headers=OPERATOR)
+    assert r.status_code == 200 and r.mimetype == "application/vnd.mapbox-vector-tile"
+    layer = mapbox_vector_tile.decode(r.data)["hexagons"]
+    assert layer["features"] and all(f["properties"]["count"] >= 1 for f in layer["features"])
+    assert client.get("/analytics/tiles/hexagons/3/9/0.mvt", headers=OPERATOR).status_code == 400
+
+
 def test_csv_export(client) -> None:  # type: ignore[no-untyped-def]
     r = client.get("/analytics/export.csv?table=counts&window=90d", headers=OPERATOR)
     assert r.status_code == 200 and r.mimetype == "text/csv"
