@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import qrcode
-from reportlab.graphics.shapes import Circle, Drawing, Group, Line, Polygon, Rect, String
+from reportlab.graphics.shapes import Circle, Drawing, Group, Polygon, Rect, String
 from reportlab.lib import colors
 from reportlab.lib.enums import TA_CENTER
 from reportlab.lib.pagesizes import A4
@@ -219,6 +219,8 @@ def plan_drawing(content: dict[str, Any], width: float, height: float) -> Drawin
     from shapely.geometry import Polygon as SPolygon
     from shapely.geometry import box
 
+    quarter = content["parcel"]["cadastral_number"].rsplit(":", 1)[0]
+    labels: list[tuple[float, float, str]] = []
     view = box(cx - (ox - 2) / k, cy - (oy - 2) / k, cx + (width - ox - 2) / k,
                cy + (height - oy - 2) / k)
     for nb in plan.get("neighbours", []):
@@ -234,10 +236,14 @@ def plan_drawing(content: dict[str, Any], width: float, height: float) -> Drawin
                        fillColor=colors.HexColor("#f1f3f5"), strokeWidth=0.5,
                        strokeDashArray=[2, 1.5]))
         if not clipped.is_empty and clipped.area > 4:
-            rp = clipped.representative_point()
+            # label inside the neighbour, away from the parcel: the point of the clipped
+            # neighbour farthest from the parcel's centre line, pulled back inside
+            inner = clipped.buffer(-3) if clipped.buffer(-3).area > 1 else clipped
+            rp = inner.representative_point()
             mx, my = tx(rp.x, rp.y)
-            d.add(String(mx, my - 2, nb["cadastral_number"], fontName=reg, fontSize=5.2,
-                         fillColor=colors.HexColor("#4a5561"), textAnchor="middle"))
+            num = nb["cadastral_number"]
+            short = ":" + num.rsplit(":", 1)[1] if num.rsplit(":", 1)[0] == quarter else num
+            labels.append((mx, my, short))
     for ring in rings:
         d.add(poly(ring, strokeColor=colors.HexColor("#b42318"), fillColor=colors.HexColor("#fff4e5"),
                    strokeWidth=1.4))
@@ -258,9 +264,17 @@ def plan_drawing(content: dict[str, Any], width: float, height: float) -> Drawin
         L = math.hypot(dx, dy) or 1.0
         d.add(String(x + dx / L * 7, y + dy / L * 7 - 2.5, str(nnum), fontName=bold, fontSize=7,
                      fillColor=colors.HexColor("#b42318"), textAnchor="middle"))
-    # parcel number in the middle
-    d.add(String(pcx, pcy + 8, content["parcel"]["cadastral_number"], fontName=bold,
-                 fontSize=7.5, fillColor=colors.HexColor("#7a1a12"), textAnchor="middle"))
+    for mx, my, label in labels:
+        w = pdfmetrics.stringWidth(label, reg, 6) + 3
+        d.add(Rect(mx - w / 2, my - 3, w, 8, fillColor=colors.white, strokeColor=None,
+                   fillOpacity=0.85))
+        d.add(String(mx, my - 0.8, label, fontName=reg, fontSize=6,
+                     fillColor=colors.HexColor("#36404a"), textAnchor="middle"))
+    # legend (top left)
+    d.add(String(margin, height - margin - 14, f"Uchastka / Участок {content['parcel']['cadastral_number']}",
+                 fontName=bold, fontSize=7.5, fillColor=colors.HexColor("#7a1a12")))
+    d.add(String(margin, height - margin - 24, f"Qoʻshnilar / Смежные: {quarter}:…",
+                 fontName=reg, fontSize=6.5, fillColor=colors.HexColor("#36404a")))
     # scale bar (bottom left)
     bar_m = _nice(usable_w * 0.25 / k)
     bar = bar_m * k
@@ -280,7 +294,6 @@ def plan_drawing(content: dict[str, Any], width: float, height: float) -> Drawin
     d.add(Polygon([ax, ay + 20, ax + 5, ay, ax, ay + 5], fillColor=colors.white,
                   strokeColor=colors.black, strokeWidth=0.5))
     d.add(String(ax, ay + 23, "N", fontName=bold, fontSize=8, textAnchor="middle"))
-    d.add(Line(margin, height - margin, margin + 8, height - margin, strokeWidth=0))
     d.add(String(margin, height - margin - 4, "SK-42, GK zone 12 (EPSG:28412)", fontName=reg,
                  fontSize=6.5, fillColor=colors.HexColor("#444444")))
     return d
@@ -413,7 +426,7 @@ def render(content: dict[str, Any], signature: dict[str, str], settings: Setting
     story.append(PageBreak())
     story.append(Paragraph(f"7. Yer uchastkasi rejasi / План земельного участка / Plan — "
                            f"{_esc(p['cadastral_number'])}", st["h"]))
-    story.append(plan_drawing(content, W, 118 * mm))
+    story.append(plan_drawing(content, W, 130 * mm))
     story.append(Paragraph("Qizil: uchastka chegarasi va burilish nuqtalari; kulrang: binolar; "
                            "shtrix: qoʻshni uchastkalar. / Красным — граница и поворотные точки; "
                            "серым — здания; пунктиром — смежные участки.", st["small"]))
