@@ -472,9 +472,10 @@ def render(content: dict[str, Any], signature: dict[str, str], settings: Setting
 
 def attach(pdf: bytes, content: bytes, signature: dict[str, str]) -> bytes:
     """Embed the canonical JSON and the signature as PDF file attachments."""
-    from pypdf import PdfReader, PdfWriter
+    from pypdf import PdfWriter
 
-    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(pdf)))
+    # incremental update: the reportlab bytes stay untouched, the attachments are appended
+    writer = PdfWriter(io.BytesIO(pdf), incremental=True)
     writer.add_attachment(CONTENT_NAME, content)
     writer.add_attachment(SIGNATURE_NAME, json.dumps(signature, sort_keys=True).encode())
     out = io.BytesIO()

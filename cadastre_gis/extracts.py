@@ -308,16 +308,16 @@ def assemble(conn: Connection, number: str, as_of: datetime) -> dict[str, Any]:
                 owners.append(entry)
                 total += share
             else:
-                for b in buildings:
-                    if b["_id"] == r.building_id:
-                        b["owners"].append(entry)
+                for bd in buildings:
+                    if bd["_id"] == r.building_id:
+                        bd["owners"].append(entry)
         else:
             encumbrances.append({"kind": r.kind, "object": obj, "holder": r.holder or
                                  (party["name"] if party else None), "party": party,
                                  "amount_uzs": _money(r.amount_uzs), "note": r.note,
                                  "status_at_as_of": "in force", **common})
-    for b in buildings:
-        b.pop("_id")
+    for bd in buildings:
+        bd.pop("_id")
 
     lineage = conn.execute(text("""
         WITH RECURSIVE up(id, depth) AS (

@@ -187,7 +187,7 @@ class KeyStore:
         meta = {e["kid"]: e for e in self.listing()}
         keys = []
         for kid, pub in self.public_keys().items():
-            entry = jwk(pub, kid)
+            entry: dict[str, Any] = dict(jwk(pub, kid))
             m = meta.get(kid, {})
             entry.update({"created_at": m.get("created_at"), "retired_at": m.get("retired_at"),
                           "status": "current" if m.get("current") else "retired"})

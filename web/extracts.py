@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, render_template, request
+from flask import Blueprint, Flask, Response, g, jsonify, render_template, request
 
 from cadastre_gis import extracts, keys
 from cadastre_gis.errors import InvalidInput, NotFound
@@ -15,6 +15,33 @@ from .db import conn, settings
 bp = Blueprint("extracts", __name__, url_prefix="/extracts")
 
 MAX_UPLOAD = 20 * 1024 * 1024
+EXECUTION_PATH = "/ogc/processes/parcel-extract/execution"
+
+
+def init_app(app: Flask) -> None:
+    """Register the blueprint and log extract requests refused before the process runs."""
+    app.register_blueprint(bp)
+
+    @app.after_request
+    def _log_refused(resp: Response) -> Response:
+        # web/ogc.py refuses anonymous (401) and wrong-role (403) callers before pygeoapi;
+        # the process logs everything else, so together every request is in the log.
+        if request.path == EXECUTION_PATH and resp.status_code in (401, 403):
+            try:
+                body = request.get_json(silent=True, force=True) or {}
+                inputs = body.get("inputs", {}) if isinstance(body, dict) else {}
+                inputs = inputs if isinstance(inputs, dict) else {}
+                from .db import engine
+
+                with engine().begin() as c:
+                    extracts.log_request(
+                        c, account=g.get("account"), cadastral_number=inputs.get("cadastral_number"),
+                        outcome="denied", case_number=inputs.get("case_number"),
+                        purpose=inputs.get("purpose"), fmt=inputs.get("format"),
+                        detail=f"HTTP {resp.status_code}", remote_addr=request.remote_addr)
+            except Exception:  # noqa: BLE001 - logging must never break the response
+                app.logger.exception("could not log a refused extract request")
+        return resp
 
 
 def _wants_html() -> bool:

@@ -59,7 +59,7 @@ def test_process_is_listed(client) -> None:  # type: ignore[no-untyped-def]
     assert body["id"] == "parcel-extract" and "case_number" in body["inputs"]
 
 
-def test_no_token_401_citizen_403(client, tokens, parcel) -> None:  # type: ignore[no-untyped-def]
+def test_no_token_401_citizen_403(client, tokens, parcel, engine) -> None:  # type: ignore[no-untyped-def]
     r = _execute(client, None, cadastral_number=parcel["number"], case_number="N-1")
     assert r.status_code == 401
     r = _execute(client, _auth(tokens, "citizen"), cadastral_number=parcel["number"],
@@ -68,6 +68,12 @@ def test_no_token_401_citizen_403(client, tokens, parcel) -> None:  # type: igno
     r = _execute(client, _auth(tokens, "operator"), cadastral_number=parcel["number"],
                  case_number="N-1")
     assert r.status_code == 403
+    with engine.connect() as c:
+        rows = c.execute(text("SELECT username, outcome, detail FROM extract_request_log"
+                              " WHERE case_number = 'N-1' ORDER BY id DESC LIMIT 3")).all()
+    assert [tuple(r) for r in rows] == [("operator", "denied", "HTTP 403"),
+                                        ("citizen", "denied", "HTTP 403"),
+                                        (None, "denied", "HTTP 401")]
 
 
 def test_unknown_number_404_and_missing_case_400(client, tokens, engine) -> None:  # type: ignore[no-untyped-def]
@@ -157,6 +163,7 @@ def test_pdf_renders_with_qr_and_verifies(client, tokens, parcel, settings, arti
                                 r.headers["X-Extract-Key-Id"])
     path = tmp_path / "extract.pdf"
     path.write_bytes(pdf)
+    (artifacts / "extract.pdf").write_bytes(pdf)
     subprocess.run([pdftoppm, "-r", "200", "-png", str(path), str(tmp_path / "page")], check=True)
     pages = sorted(tmp_path.glob("page-*.png"))
     assert len(pages) >= 2
@@ -221,3 +228,11 @@ def test_bans_endpoint(client, tokens, engine) -> None:  # type: ignore[no-untyp
 def test_verify_form_page(client) -> None:  # type: ignore[no-untyped-def]
     r = client.get("/extracts/verify", headers={"Accept": "text/html"})
     assert r.status_code == 200 and 'type="file"' in r.get_data(as_text=True)
+
+
+def test_notary_and_owner_pages_render(client, tokens) -> None:  # type: ignore[no-untyped-def]
+    html = {"Accept": "text/html"}
+    r = client.get("/notary", headers={**html, **_auth(tokens, "notary")})
+    assert r.status_code == 200 and "UZS" in r.get_data(as_text=True)
+    r = client.get("/my/extract-requests", headers={**html, **_auth(tokens, "citizen")})
+    assert r.status_code == 200 and "<table" in r.get_data(as_text=True)
