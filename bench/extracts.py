@@ -139,7 +139,8 @@ def main() -> None:
             "",
             f"`bench/extracts.py --parcels {args.parcels} --n {args.n}` on {platform.machine()}, "
             f"{os.cpu_count()} cores, Python {platform.python_version()}, "
-            f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
+            f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; load average at the end "
+            f"{os.getloadavg()[0]:.1f} (the machine is shared: figures are lower bounds).",
             "",
             "| measurement | extracts/s | median ms |",
             "|---|---:|---:|",
