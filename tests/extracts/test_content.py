@@ -204,3 +204,17 @@ def test_keys_cli_rotate_and_list(tmp_path, monkeypatch) -> None:  # type: ignor
     assert len(listing) == 2 and listing[1].startswith("*")
     assert len(list((tmp_path / "keys").glob("*.pub"))) == 2
     assert len(list((tmp_path / "keys").glob("*.key"))) == 1
+
+
+def test_shares_sum_to_one_across_many_parcels(db) -> None:  # type: ignore[no-untyped-def]
+    rows = db.execute(text("""
+        SELECT p.cadastral_number, count(r.id) AS n FROM parcel p
+          JOIN "right" r ON r.parcel_id = p.id AND r.kind = 'ownership' AND r.status = 'active'
+         WHERE p.status = 'active' GROUP BY p.id, p.cadastral_number
+         ORDER BY md5(p.cadastral_number) LIMIT 40""")).all()
+    now = extracts.parse_as_of(None)
+    for number, n in rows:
+        content = extracts.assemble(db, number, now)
+        assert len(content["owners"]) == n, number
+        assert sum(Fraction(o["share"]) for o in content["owners"]) == 1, number
+        assert content["shares_total"] == "1"
