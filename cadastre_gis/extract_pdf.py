@@ -351,7 +351,9 @@ def render(content: dict[str, Any], signature: dict[str, str], settings: Setting
          f"{_esc(p['permitted_use'].get('uz'))} / {_esc(p['permitted_use'].get('ru'))}"),
         ("Kadastr qiymati / Кадастровая стоимость", f"{_num(p.get('cadastral_value_uzs'))} soʻm (UZS)"),
         ("Holati / Статус, versiya", f"{_esc(p.get('status'))}, v{_esc(p.get('version'))}"
-                                     f" (since {_esc(p.get('registered_version_since'))})"),
+                                     f" (since {_esc(p.get('registered_version_since'))})"
+                                     + (f"; bekor qilingan / снят с учёта {_esc(p['retired_at'])}"
+                                        if p.get("retired_at") else "")),
     ], st, W))
 
     story.append(Paragraph("2. Mulkdorlar va ulushlar / Правообладатели и доли / Owners", st["h"]))

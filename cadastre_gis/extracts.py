@@ -371,7 +371,11 @@ def assemble(conn: Connection, number: str, as_of: datetime) -> dict[str, Any]:
     }
     return {
         "parcel": {
-            "cadastral_number": number, "status": p["status"], "version": p["version"],
+            # a retired parcel was active during its lifespan, which contains as_of
+            "cadastral_number": number,
+            "status": "active" if p["status"] == "retired" else p["status"],
+            "retired_at": _iso(p["valid_to"]) if p["status"] == "retired" else None,
+            "version": p["version"],
             "registered_version_since": _iso(p["valid_from"]),
             "address": p["address"],
             "district": {"code": ref["d_code"], "name": ref["d_name"], "name_ru": ref["d_name_ru"]},

@@ -218,3 +218,17 @@ def test_shares_sum_to_one_across_many_parcels(db) -> None:  # type: ignore[no-u
         assert len(content["owners"]) == n, number
         assert sum(Fraction(o["share"]) for o in content["owners"]) == 1, number
         assert content["shares_total"] == "1"
+
+
+def test_retired_parcel_as_of_its_lifetime(db) -> None:  # type: ignore[no-untyped-def]
+    row = db.execute(text("""
+        SELECT p.cadastral_number, p.valid_from, p.valid_to, c.cadastral_number AS child
+          FROM parcel p JOIN parcel_lineage l ON l.parent_id = p.id JOIN parcel c ON c.id = l.child_id
+         WHERE p.status = 'retired' ORDER BY p.id LIMIT 1""")).one()
+    with pytest.raises(NotFound, match="not registered"):
+        extracts.assemble(db, row.cadastral_number, extracts.parse_as_of(None))
+    then = row.valid_to - timedelta(days=1)
+    content = extracts.assemble(db, row.cadastral_number, then)
+    assert content["parcel"]["status"] == "active"
+    assert content["parcel"]["retired_at"] is not None
+    assert row.child in [s["cadastral_number"] for s in content["lineage"]["successor_numbers"]]
