@@ -18,6 +18,7 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import click
 import shapely
 from pyproj import Transformer
 from shapely.geometry import MultiPolygon, Polygon
@@ -692,3 +693,50 @@ def requests_about_party(conn: Connection, party_id: int, limit: int = 200) -> l
             "extract_number": r.extract_number} for r in rows]
     out.sort(key=lambda x: x["at"] or "", reverse=True)
     return out
+
+
+def revoke(conn: Connection, number: str, reason: str) -> dict[str, Any]:
+    """Revoke an issued extract (its public page then says so); the content stays as signed."""
+    if not reason or not reason.strip():
+        raise InvalidInput("give the reason for the revocation")
+    row = conn.execute(text(
+        "UPDATE extract SET revoked_at = now(), revoked_reason = :r"
+        " WHERE number = :n AND revoked_at IS NULL RETURNING number, revoked_at"),
+        {"n": number, "r": reason.strip()[:300]}).first()
+    if row is None:
+        exists = conn.execute(text("SELECT 1 FROM extract WHERE number = :n"), {"n": number}).first()
+        raise NotFound("no such extract") if exists is None else InvalidInput("already revoked")
+    return {"extract_number": row.number, "revoked_at": _iso(row.revoked_at)}
+
+
+# ---- CLI: cadastre-gis extracts revoke | show ---------------------------------------------
+@click.group("extracts")
+def extracts_cli() -> None:
+    """Inspect and revoke issued parcel extracts."""
+
+
+@extracts_cli.command("revoke")
+@click.argument("number")
+@click.option("--reason", required=True, help="why the extract is no longer valid")
+def revoke_cmd(number: str, reason: str) -> None:
+    """Revoke extract NUMBER (its verification page then shows it as revoked)."""
+    from .cli import _settings
+    from .db import transaction
+
+    with transaction(_settings(), actor="cli") as c:
+        out = revoke(c, number, reason)
+    click.echo(f"revoked {out['extract_number']} at {out['revoked_at']}")
+
+
+@extracts_cli.command("show")
+@click.argument("number")
+def show_cmd(number: str) -> None:
+    """Print the public status of extract NUMBER as JSON."""
+    import json
+
+    from .cli import _settings
+    from .db import get_engine
+
+    s = _settings()
+    with get_engine(s).connect() as c:
+        click.echo(json.dumps(public_status(c, s, number), ensure_ascii=False, indent=2))

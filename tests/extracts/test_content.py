@@ -232,3 +232,20 @@ def test_retired_parcel_as_of_its_lifetime(db) -> None:  # type: ignore[no-untyp
     assert content["parcel"]["status"] == "active"
     assert content["parcel"]["retired_at"] is not None
     assert row.child in [s["cadastral_number"] for s in content["lineage"]["successor_numbers"]]
+
+
+def test_revoked_extract_is_no_longer_valid(db, settings) -> None:  # type: ignore[no-untyped-def]
+    number = db.execute(text("SELECT cadastral_number FROM parcel WHERE status = 'active'"
+                             " ORDER BY id LIMIT 1 OFFSET 3")).scalar_one()
+    issued = extracts.issue(db, settings, account=_notary(db), cadastral_number=number,
+                            case_number="REV-1")
+    assert extracts.public_status(db, settings, issued.number)["valid"] is True
+    extracts.revoke(db, issued.number, "issued for the wrong parcel")
+    status = extracts.public_status(db, settings, issued.number)
+    assert status["valid"] is False and status["status"] == "revoked"
+    res = extracts.verify_document(db, settings, issued.content, issued.signature)
+    assert res["result"] == "tampered" and "revoked" in res["reason"]
+    with pytest.raises(InvalidInput):
+        extracts.revoke(db, issued.number, "again")
+    with pytest.raises(NotFound):
+        extracts.revoke(db, "EX-2026-0999999-ZZZZ", "nope")
