@@ -295,6 +295,9 @@ def read(src: Source, fmap: FieldMap, progress: Callable[[int], None] | None = N
          chunk: int = 5000) -> Iterator[Batch]:
     """Yield the file's features in chunks, attributes renamed to model fields."""
     pairs = list(fmap.mapped.items())
+    errors = _GdalErrors()
+    flog = logging.getLogger("fiona")
+    flog.addHandler(errors)
     try:
         with fiona.open(src.path, layer=src.layer, **src.open_kwargs) as f:
             rows: list[int] = []
@@ -314,6 +317,7 @@ def read(src: Source, fmap: FieldMap, progress: Callable[[int], None] | None = N
                         progress(len(rows))
                     yield Batch(rows, values, geoms)
                     rows, values, geoms = [], {dst: [] for _s, dst in pairs}, []
+            errors.check(src.path)
             if rows:
                 if progress:
                     progress(len(rows))
@@ -323,6 +327,28 @@ def read(src: Source, fmap: FieldMap, progress: Callable[[int], None] | None = N
                                    "features could be read (is the file truncated?)")
     except (FionaError, OSError, ValueError, KeyError) as exc:
         raise InvalidInput(f"cannot read {src.path.name}: {_first_line(exc)}") from exc
+    finally:
+        flog.removeHandler(errors)
+
+
+class _GdalErrors(logging.Handler):
+    """Collects the errors GDAL reports while Fiona reads (a truncated .shp yields features
+    with no geometry and only an error message; we refuse such a file instead)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Remember one error."""
+        self.messages.append(record.getMessage())
+
+    def check(self, path: Path) -> None:
+        """Raise when GDAL reported any error."""
+        if self.messages:
+            more = f" (and {len(self.messages) - 1} more errors)" if len(self.messages) > 1 else ""
+            raise InvalidInput(f"cannot read {path.name}: {self.messages[0]}{more}; "
+                               "is the file truncated or damaged?")
 
 
 def to_storage(geoms: list[Any], tr: Transformation) -> Any:

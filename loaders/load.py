@@ -360,12 +360,15 @@ def _check_in_db(cur: Any, k: Kind, mode: str, tolerance: float,
                 found.reject(rn - 1, f"{key} is already registered as {what} (id {eid}); "
                                      "use --mode upsert to update it")
     if k.name == "parcels":
-        cur.execute("""
+        # In upsert mode the parcels being replaced are compared in their new shape (in-file
+        # check), not their old one.
+        replaced = ("AND p.id NOT IN (SELECT existing_id FROM load_stage "
+                    "WHERE existing_id IS NOT NULL)" if mode == "upsert" else "")
+        cur.execute(f"""
             SELECT s.rn, p.cadastral_number, ST_Area(ST_Intersection(s.geom, p.geom))
               FROM load_stage s
               JOIN parcel p ON p.status = 'active' AND p.geom && s.geom
-             WHERE p.id IS DISTINCT FROM s.existing_id
-               AND p.id NOT IN (SELECT existing_id FROM load_stage WHERE existing_id IS NOT NULL)
+             WHERE TRUE {replaced}
                AND ST_Intersects(s.geom, p.geom) AND NOT ST_Touches(s.geom, p.geom)
                AND ST_Area(ST_Intersection(s.geom, p.geom)) > %s
              ORDER BY s.rn""", (tolerance,))
