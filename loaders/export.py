@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 import shapely
 from pyproj import CRS
-from pyproj.transformer import AreaOfInterest, TransformerGroup
 from sqlalchemy import text
 
 from cadastre_gis.db import get_engine
@@ -178,24 +177,12 @@ def export(settings: Settings, kind_name: str, path: str | Path, *, crs: str | N
 
 
 def _reproject(geoms: np.ndarray, target: CRS) -> np.ndarray:
-    if target.equals(CRS.from_epsg(fiona_.STORAGE_SRID), ignore_axis_order=True) or not len(geoms):
+    """Storage → ``target`` with the loader's choice of operation (so round trips match)."""
+    if not len(geoms):
         return geoms
-    w, s, e, n = shapely.total_bounds(geoms)
-    from pyproj import Transformer
-
-    to_ll = Transformer.from_crs(fiona_.STORAGE_SRID, 4326, always_xy=True)
-    lw, ls, le, ln = to_ll.transform_bounds(w, s, e, n)
-    group = TransformerGroup(CRS.from_epsg(fiona_.STORAGE_SRID), target, always_xy=True,
-                             area_of_interest=AreaOfInterest(lw, ls, le, ln))
-    if not group.transformers:
-        raise InvalidInput("PROJ has no transformation from EPSG:32642 to the requested CRS")
-    t = group.transformers[0]
-
-    def fn(xy: Any) -> Any:
-        x, y = t.transform(xy[:, 0], xy[:, 1])
-        return np.column_stack([x, y])
-
-    return shapely.transform(geoms, fn)
+    tr = fiona_.transformation(CRS.from_epsg(fiona_.STORAGE_SRID),
+                               tuple(shapely.total_bounds(geoms)), dst=target)
+    return fiona_.to_storage(list(geoms), tr)
 
 
 def _remove(p: Path) -> None:

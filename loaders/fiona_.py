@@ -159,6 +159,9 @@ def open_source(path: str | Path, layer: str | None = None, encoding: str | None
     kwargs: dict[str, Any] = {}
     if driver == "CSV":
         kwargs.update(CSV_OPTIONS)
+    elif driver == "GeoJSON":
+        # GDAL would read "10:09:10:01:01:0001" as a time of day otherwise.
+        kwargs["DATE_AS_STRING"] = "YES"
     try:
         layers = fiona.listlayers(p)
     except (FionaError, OSError) as exc:
@@ -243,17 +246,20 @@ class Transformation:
 
     def report(self) -> dict[str, Any]:
         """The part of the report that records the transformation."""
-        return {"target": f"EPSG:{STORAGE_SRID}", "description": self.description,
+        return {"description": self.description,
                 "accuracy_m": self.accuracy_m, "best_available": self.best_available,
                 "candidates": self.candidates, "considered": self.considered}
 
 
-def transformation(src: CRS, bounds: tuple[float, float, float, float] | None = None
-                   ) -> Transformation:
-    """The best available operation from ``src`` to EPSG:32642 for the data's area."""
-    dst = CRS.from_epsg(STORAGE_SRID)
+def transformation(src: CRS, bounds: tuple[float, float, float, float] | None = None,
+                   dst: CRS | None = None) -> Transformation:
+    """The best available operation from ``src`` to ``dst`` (EPSG:32642) for the data's area.
+
+    ``bounds`` are the data's bounds in ``src``.
+    """
+    dst = dst or CRS.from_epsg(STORAGE_SRID)
     if src.equals(dst, ignore_axis_order=True):
-        return Transformation(None, "none (already in EPSG:32642)", 0.0, True, 0)
+        return Transformation(None, f"none (already in {_crs_name(dst)})", 0.0, True, 0)
     aoi = TASHKENT_AOI
     if bounds and all(math.isfinite(b) for b in bounds):
         try:
@@ -265,9 +271,11 @@ def transformation(src: CRS, bounds: tuple[float, float, float, float] | None = 
             log.debug("could not derive an area of interest", exc_info=True)
     group = TransformerGroup(src, dst, always_xy=True, area_of_interest=aoi)
     if not group.transformers:
-        raise InvalidInput(f"PROJ has no transformation from {_crs_name(src)} to EPSG:32642")
+        raise InvalidInput(f"PROJ has no transformation from {_crs_name(src)} to "
+                           f"{_crs_name(dst)}")
     # PROJ ranks candidates by bounding boxes only, so an operation meant for Russia can
     # outrank the one whose area of use names Uzbekistan; prefer the latter when it exists.
+    # Export uses the same rule, so export → import returns the same coordinates.
     pick = next((t for t in group.transformers if COUNTRY in _area_name(t)),
                 group.transformers[0])
     acc = pick.accuracy if pick.accuracy is not None and pick.accuracy >= 0 else None
@@ -352,7 +360,7 @@ class _GdalErrors(logging.Handler):
 
 
 def to_storage(geoms: list[Any], tr: Transformation) -> Any:
-    """Reproject Shapely geometries to EPSG:32642 in one vectorised call (None stays None)."""
+    """Apply the chosen transformation to Shapely geometries in one vectorised call."""
     import numpy as np
 
     arr = np.array(geoms, dtype=object)

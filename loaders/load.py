@@ -134,9 +134,17 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+def _lap(rep: dict[str, Any], phase: str, t: list[float]) -> None:
+    """Record how long ``phase`` took (seconds) in ``rep['timings']``."""
+    now = time.monotonic()
+    rep.setdefault("timings", {})[phase] = round(now - t[0], 3)
+    t[0] = now
+
+
 def _run(settings: Settings, k: Kind, path: Path, rep: dict[str, Any], *, layer: str | None,
          crs: str | None, encoding: str | None, mapping: str | None, mode: str, dry_run: bool,
          repair: bool, area_tolerance: float, actor: str, progress: bool | None) -> None:
+    t = [time.monotonic()]
     src = fiona_.open_source(path, layer=layer, encoding=encoding, crs=crs)
     rep["file"].update(src.report())
     rep["file"]["sha256"] = fiona_.sha256(path)
@@ -166,6 +174,7 @@ def _run(settings: Settings, k: Kind, path: Path, rep: dict[str, Any], *, layer:
                 values[key].extend(col)
             geoms.extend(batch.geoms)
     n = len(rows)
+    _lap(rep, "read", t)
     rep["counts"] = {"read": n}
     if n == 0:
         rep["status"] = "nothing to load"
@@ -177,8 +186,9 @@ def _run(settings: Settings, k: Kind, path: Path, rep: dict[str, Any], *, layer:
     present = ~shapely.is_missing(garr)
     bounds = tuple(shapely.total_bounds(garr[present])) if present.any() else None
     tr = fiona_.transformation(src.crs, bounds)  # type: ignore[arg-type]
-    rep["transformation"] = tr.report()
+    rep["transformation"] = {"target": f"EPSG:{SRID}", **tr.report()}
     garr = fiona_.to_storage(geoms, tr)
+    _lap(rep, "reproject", t)
 
     # ---- checks in Python, vectorised ------------------------------------------------------
     found = validate.Findings()
@@ -190,16 +200,20 @@ def _run(settings: Settings, k: Kind, path: Path, rep: dict[str, Any], *, layer:
         typed = validate.coerce(k, values, n, found, refs)
         keys = typed.get(k.key) if k.key else None
         validate.check_numbers(k, keys, found)
+        _lap(rep, "check_attributes", t)
         garr, geom_ok = validate.check_geometry(k, garr, repair, found)
+        _lap(rep, "check_geometry", t)
         if k.name == "parcels":
             validate.check_overlaps_in_file(garr, geom_ok, keys, settings.overlap_tolerance_m2,
                                             found)
+            _lap(rep, "check_overlaps_in_file", t)
             validate.check_area(typed.get("declared_area_m2"), garr, geom_ok, area_tolerance,
                                 found)
         district_ids: list[int | None] = [None] * n
         if k.name != "districts":
             district_ids = validate.assign_districts(k, typed, keys, garr, found.ok(n),
                                                      districts, found)
+        _lap(rep, "check_districts", t)
 
         # ---- one database transaction: stage, check against the registry, write ------------
         rep["status"] = "checking"
@@ -208,7 +222,9 @@ def _run(settings: Settings, k: Kind, path: Path, rep: dict[str, Any], *, layer:
                     (str(settings.overlap_tolerance_m2),))
         ok = found.ok(n)
         _stage(cur, k, typed, garr, district_ids, ok)
+        _lap(rep, "copy_to_staging", t)
         _check_in_db(cur, k, mode, settings.overlap_tolerance_m2, found)
+        _lap(rep, "check_against_database", t)
         ok = found.ok(n)
         rejected_rn = [int(i) + 1 for i in np.flatnonzero(~ok)]
         if rejected_rn:
@@ -235,6 +251,7 @@ def _run(settings: Settings, k: Kind, path: Path, rep: dict[str, Any], *, layer:
         rep["status"] = "writing"
         doc_id, tx_id = _registry_transaction(cur, k, path, rep)
         updated = _write(cur, k, fmap, tx_id, mode)
+        _lap(rep, "write_with_triggers", t)
         inserted = int(to_insert)
         rep["counts"].update({"inserted": inserted, "updated": updated})
         cur.execute("UPDATE registry_transaction SET details = details || %s WHERE id = %s",
@@ -244,6 +261,7 @@ def _run(settings: Settings, k: Kind, path: Path, rep: dict[str, Any], *, layer:
             print(f"PAUSED BEFORE COMMIT pid={os.getpid()}", file=sys.stderr, flush=True)
             time.sleep(float(pause))
         raw.commit()
+        _lap(rep, "commit", t)
         rep["status"] = "committed"
         rep["transaction_id"], rep["source_document_id"] = tx_id, doc_id
     except BaseException as exc:
