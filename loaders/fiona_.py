@@ -26,7 +26,7 @@ from shapely.geometry import shape
 
 from cadastre_gis.errors import InvalidInput
 
-from .mapping import FieldMap, Kind
+from .mapping import FieldMap
 
 log = logging.getLogger(__name__)
 

@@ -156,7 +156,6 @@ def check_geometry(k: Kind, geoms: np.ndarray, repair: bool, found: Findings
 
     Returns the checked geometries and the mask of records whose geometry is usable.
     """
-    n = len(geoms)
     out = geoms.copy()
     missing = shapely.is_missing(out) | shapely.is_empty(np.where(shapely.is_missing(out),
                                                                   shapely.Point(), out))

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
-import shapely
-import re
-
 import numpy as np
+import shapely
 from pyproj.transformer import TransformerGroup
 from sqlalchemy import text
 
