@@ -18,6 +18,7 @@ from typing import Any
 
 import fiona
 import shapely
+import shapely.errors
 from fiona.errors import FionaError
 from pyproj import CRS
 from pyproj.exceptions import CRSError
@@ -297,6 +298,58 @@ class Batch:
     rows: list[int]
     values: dict[str, list[Any]]
     geoms: list[Any]
+    broken: dict[int, str] = field(default_factory=dict)
+    """Row number → why its geometry could not even be built (e.g. a 3-point ring)."""
+
+
+def to_shapely(raw: list[Any]) -> tuple[Any, dict[int, str]]:
+    """Fiona geometries → Shapely, (multi)polygons in one ``from_ragged_array`` call.
+
+    Building each polygon with ``shape()`` costs ~5x more; anything unusual (points, lines,
+    3D/mixed coordinates, degenerate rings) falls back to ``shape()`` one by one.
+    """
+    import numpy as np
+
+    out = np.empty(len(raw), dtype=object)
+    broken: dict[int, str] = {}
+    poly_idx: list[int] = []
+    coords: list[Any] = []
+    ring_off, poly_off, mp_off = [0], [0], [0]
+    for i, g in enumerate(raw):
+        if g is None:
+            continue
+        typ = g.type
+        if typ == "Polygon" or typ == "MultiPolygon":
+            polys = g.coordinates if typ == "MultiPolygon" else [g.coordinates]
+            for poly in polys:
+                for ring in poly:
+                    coords.extend(ring)
+                    ring_off.append(len(coords))
+                poly_off.append(len(ring_off) - 1)
+            mp_off.append(len(poly_off) - 1)
+            poly_idx.append(i)
+        else:
+            _one(raw, i, out, broken)
+    if poly_idx:
+        try:
+            arr = np.asarray(coords, dtype=float)
+            if arr.ndim != 2 or arr.shape[1] < 2:
+                raise ValueError("unexpected coordinates")
+            built = shapely.from_ragged_array(
+                shapely.GeometryType.MULTIPOLYGON, np.ascontiguousarray(arr[:, :2]),
+                (np.asarray(ring_off), np.asarray(poly_off), np.asarray(mp_off)))
+            out[poly_idx] = built
+        except (ValueError, TypeError, shapely.errors.GEOSException):
+            for i in poly_idx:
+                _one(raw, i, out, broken)
+    return out, broken
+
+
+def _one(raw: list[Any], i: int, out: Any, broken: dict[int, str]) -> None:
+    try:
+        out[i] = shape(raw[i])
+    except (ValueError, TypeError, AttributeError, shapely.errors.GEOSException) as exc:
+        broken[i] = _first_line(exc)
 
 
 def read(src: Source, fmap: FieldMap, progress: Callable[[int], None] | None = None,
@@ -310,7 +363,7 @@ def read(src: Source, fmap: FieldMap, progress: Callable[[int], None] | None = N
         with fiona.open(src.path, layer=src.layer, **src.open_kwargs) as f:
             rows: list[int] = []
             values: dict[str, list[Any]] = {dst: [] for _s, dst in pairs}
-            geoms: list[Any] = []
+            raw: list[Any] = []
             rn = 0
             for feat in f:
                 rn += 1
@@ -318,18 +371,17 @@ def read(src: Source, fmap: FieldMap, progress: Callable[[int], None] | None = N
                 props = feat.properties
                 for s, dst in pairs:
                     values[dst].append(props[s])
-                g = feat.geometry
-                geoms.append(shape(g) if g is not None else None)
+                raw.append(feat.geometry)
                 if len(rows) >= chunk:
                     if progress:
                         progress(len(rows))
-                    yield Batch(rows, values, geoms)
-                    rows, values, geoms = [], {dst: [] for _s, dst in pairs}, []
+                    yield _batch(rows, values, raw)
+                    rows, values, raw = [], {dst: [] for _s, dst in pairs}, []
             errors.check(src.path)
             if rows:
                 if progress:
                     progress(len(rows))
-                yield Batch(rows, values, geoms)
+                yield _batch(rows, values, raw)
             if rn < src.count:
                 raise InvalidInput(f"cannot read {src.path.name}: only {rn} of {src.count} "
                                    "features could be read (is the file truncated?)")
@@ -337,6 +389,11 @@ def read(src: Source, fmap: FieldMap, progress: Callable[[int], None] | None = N
         raise InvalidInput(f"cannot read {src.path.name}: {_first_line(exc)}") from exc
     finally:
         flog.removeHandler(errors)
+
+
+def _batch(rows: list[int], values: dict[str, list[Any]], raw: list[Any]) -> Batch:
+    geoms, broken = to_shapely(raw)
+    return Batch(rows, values, list(geoms), {rows[i]: why for i, why in broken.items()})
 
 
 class _GdalErrors(logging.Handler):

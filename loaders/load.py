@@ -162,6 +162,7 @@ def _run(settings: Settings, k: Kind, path: Path, rep: dict[str, Any], *, layer:
     rows: list[int] = []
     values: dict[str, list[Any]] = {d: [] for d in fmap.mapped.values()}
     geoms: list[Any] = []
+    broken: dict[int, str] = {}
     from tqdm import tqdm
 
     bar = tqdm(total=src.count, unit=" features", desc=f"reading {path.name}",
@@ -173,6 +174,7 @@ def _run(settings: Settings, k: Kind, path: Path, rep: dict[str, Any], *, layer:
             for key, col in batch.values.items():
                 values[key].extend(col)
             geoms.extend(batch.geoms)
+            broken.update(batch.broken)
     n = len(rows)
     _lap(rep, "read", t)
     rep["counts"] = {"read": n}
@@ -192,6 +194,8 @@ def _run(settings: Settings, k: Kind, path: Path, rep: dict[str, Any], *, layer:
 
     # ---- checks in Python, vectorised ------------------------------------------------------
     found = validate.Findings()
+    for rn, why in broken.items():
+        found.reject(rn - 1, f"geometry cannot be built: {why}")
     engine = get_engine(settings)
     raw = engine.raw_connection()
     try:
@@ -335,26 +339,24 @@ def _stage(cur: Any, k: Kind, typed: dict[str, list[Any]], geoms: np.ndarray,
     names = [c for c, _t in cols]
     columns = [typed.get(c) for c in names]
     parcel_col = typed.get("parcel")
+    # One text column per field, built column-wise, then joined row-wise: COPY text format.
+    na = ["\\N"] * len(idx)
+    text_cols = [[str(i + 1) for i in idx]]
+    for col in [*columns, parcel_col]:
+        text_cols.append(na if col is None else [_esc(col[i]) for i in idx])
+    text_cols.append(na)
+    text_cols.append([_esc(district_ids[i]) for i in idx])
+    text_cols.append(na)
+    text_cols.append(hexes.tolist())
     buf = io.StringIO()
-    w = buf.write
-    for j, i in enumerate(idx):
-        parts = [str(i + 1)]
-        parts.extend(_esc(col[i]) if col is not None else "\\N" for col in columns)
-        parts.append(_esc(parcel_col[i]) if parcel_col is not None else "\\N")
-        parts.append("\\N")
-        parts.append(_esc(district_ids[i]))
-        parts.append("\\N")
-        parts.append(hexes[j])
-        w("\t".join(parts))
-        w("\n")
+    buf.writelines("\t".join(r) + "\n" for r in zip(*text_cols, strict=True))
     buf.seek(0)
     copy = sql.SQL("COPY load_stage (rn, {cols}, parcel_number, parcel_id, district_id, "
                    "existing_id, geom) FROM STDIN").format(
         cols=sql.SQL(", ").join(map(sql.Identifier, names)))
     cur.copy_expert(copy.as_string(cur), buf)
-    cur.execute("CREATE INDEX ON load_stage USING gist (geom)")
-    if k.key:
-        cur.execute(sql.SQL("CREATE INDEX ON load_stage ({})").format(sql.Identifier(k.key)))
+    # No indexes on the staging table: every check joins it to a registry table through
+    # that table's own index (GiST on geom, btree on the number).
     cur.execute("ANALYZE load_stage")
 
 
