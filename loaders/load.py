@@ -478,6 +478,6 @@ def _write(cur: Any, k: Kind, fmap: FieldMap, tx_id: int, mode: str) -> int:
         cols.append(sql.Identifier("source"))
         exprs.append(sql.Literal("import"))
     cur.execute(sql.SQL("INSERT INTO {t} ({cols}) SELECT {exprs} FROM load_stage s "
-                        "WHERE s.existing_id IS NULL ORDER BY s.rn").format(
+                        "WHERE s.existing_id IS NULL").format(
         t=table, cols=sql.SQL(", ").join(cols), exprs=sql.SQL(", ").join(exprs)))
     return updated
