@@ -88,10 +88,6 @@ def load(settings: Settings, kind_name: str, path: str | Path, *, layer: str | N
     transaction fails; rejected records are not a failure.
     """
     k = kind(kind_name)
-    if mode not in ("insert", "upsert"):
-        raise InvalidInput("--mode must be insert or upsert")
-    if mode == "upsert" and k.key is None:
-        raise InvalidInput(f"{k.name} have no natural key to update by; use --mode insert")
     actor = actor or default_actor()
     rpath = report.report_path(settings, path, report_file)
     rep: dict[str, Any] = {
@@ -145,6 +141,10 @@ def _run(settings: Settings, k: Kind, path: Path, rep: dict[str, Any], *, layer:
          crs: str | None, encoding: str | None, mapping: str | None, mode: str, dry_run: bool,
          repair: bool, area_tolerance: float, actor: str, progress: bool | None) -> None:
     t = [time.monotonic()]
+    if mode not in ("insert", "upsert"):
+        raise InvalidInput("--mode must be insert or upsert")
+    if mode == "upsert" and k.key is None:
+        raise InvalidInput(f"{k.name} have no natural key to update by; use --mode insert")
     src = fiona_.open_source(path, layer=layer, encoding=encoding, crs=crs)
     rep["file"].update(src.report())
     rep["file"]["sha256"] = fiona_.sha256(path)

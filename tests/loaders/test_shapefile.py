@@ -256,3 +256,17 @@ def test_unknown_key_field_needs_mapping(cli, spot, tmp_path: Path, load_engine)
     assert res.exit_code == 0, res.output
     row = parcel_rows(load_engine, z)[number(z, 1)]
     assert row["address"] == "Mirobod"
+
+
+def test_shared_boundaries_and_progress(cli, spot, tmp_path: Path, load_engine) -> None:
+    """A block of parcels sharing their edges (as real surveys do) loads whole after the SK-42
+    transformation; --progress shows a bar with features/s."""
+    x, y, z = spot
+    recs = [{"geometry": square(x + 20 * i, y + 20 * j), "KAD_NOMER": number(z, 1 + i + 5 * j)}
+            for i in range(5) for j in range(4)]
+    shp = write(tmp_path / "block.shp", recs)
+    res = cli("load", "parcels", str(shp), "--progress")
+    assert res.exit_code == 0, res.output
+    assert "features/s" in res.output
+    assert report_of(res)["counts"]["inserted"] == 20
+    assert len(parcel_rows(load_engine, z)) == 20
