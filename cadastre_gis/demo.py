@@ -407,6 +407,7 @@ def _build(cur: Any, rng: np.random.Generator, n_parcels: int, now: datetime,
                           "geom"], rows)
     del rows
     cur.execute("CREATE INDEX parcel_address_trgm ON parcel USING gin (address gin_trgm_ops)")
+    cur.execute("ANALYZE parcel")  # fresh statistics for the checks of the next loads
 
     # ---- buildings inside parcels ---------------------------------------------------------
     nb = np.where(kind == 0, rng.choice([0, 1, 1, 1, 1, 1, 2, 2, 3], n), 1)
@@ -454,6 +455,7 @@ def _build(cur: Any, rng: np.random.Generator, n_parcels: int, now: datetime,
                             "building_use", "floors", "year_built", "floor_area_m2",
                             "cadastral_value", "status", "version", "valid_from", "transaction_id",
                             "updated_at", "updated_by", "geom"], b_rows)
+    cur.execute("ANALYZE building")
     del b_rows
 
     # ---- parties and rights -------------------------------------------------------------
@@ -488,6 +490,7 @@ def _build(cur: Any, rng: np.random.Generator, n_parcels: int, now: datetime,
     for k, court in enumerate(COURTS):
         party_rows.append((courts_start + k, "state", court, None, f"{201500000 + k:09d}", None))
     _copy(cur, "party", ["id", "kind", "full_name", "pinfl", "inn", "phone"], party_rows)
+    cur.execute("ANALYZE party")
     say(f"parties: {len(party_rows)}")
 
     owner_draw = rng.random(n)
