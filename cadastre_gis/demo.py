@@ -379,7 +379,9 @@ def _build(cur: Any, rng: np.random.Generator, n_parcels: int, now: datetime,
     reg_dates = [now - timedelta(days=int(365 * 16 - x)) for x in reg_days]
     hex_geoms = _hexwkb(shapely.multipolygons(polys[:, None]))
     history_pick = rng.random(n)
-    revalued = (history_pick >= 0.03) & (history_pick < 0.06)
+    # re-valued 3 years after registration — only where that date is already in the past
+    revalued = ((history_pick >= 0.03) & (history_pick < 0.06)
+                & (reg_days <= 365 * 13 - 60))  # reg date = as_of - (16 y - reg_days)
 
     cur.execute("INSERT INTO source_document (kind, number, issued_on, issuer, title) VALUES "
                 "('demo', 'DEMO-1', %s, 'cadastre-gis demo', 'Demo city generation') RETURNING id",
@@ -579,7 +581,7 @@ def _build(cur: Any, rng: np.random.Generator, n_parcels: int, now: datetime,
     lid = 0
     for k in range(n):
         h = history_pick[k]
-        if 0.03 <= h < 0.06:
+        if revalued[k]:
             # an earlier valuation: version 1 in the history, version 2 current
             hist_rows.append(k)
         elif 0.06 <= h < 0.08 and pcol[k] % 2 == 0 and k + 1 < n and d_idx[k + 1] == d_idx[k] \

@@ -93,3 +93,10 @@ def test_demo_contents(db: Connection) -> None:
     assert q("SELECT count(*) FROM parcel a JOIN parcel b ON a.id < b.id AND a.geom && b.geom"
              " AND ST_Intersects(a.geom, b.geom) WHERE a.status='active' AND b.status='active'"
              " AND ST_Area(ST_Intersection(a.geom, b.geom)) > 0.05") == 0
+
+
+def test_no_lifespan_starts_in_the_future(db: Connection) -> None:
+    q = lambda sql: db.execute(text(sql)).scalar_one()  # noqa: E731
+    assert q("SELECT count(*) FROM parcel WHERE valid_from > now()") == 0
+    assert q("SELECT count(*) FROM \"right\" WHERE valid_from > now()") == 0
+    assert q("SELECT count(*) FROM parcel_history WHERE valid_to > now()") == 0

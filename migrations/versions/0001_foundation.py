@@ -378,12 +378,18 @@ BEGIN
   SELECT coalesce(p.cadastral_number, b.cadastral_number) AS obj, s.total
     INTO r
     FROM (
-      SELECT x.parcel_id, x.building_id, sum(x.share_num::numeric / x.share_den) AS total
+      -- two indexed lookups (right_parcel, right_building) instead of one OR over the table
+      SELECT x.parcel_id, NULL::bigint AS building_id, sum(x.share_num::numeric / x.share_den) AS total
         FROM "right" x
        WHERE x.kind = 'ownership' AND x.status = 'active'
-         AND (x.parcel_id IN (SELECT parcel_id FROM new_rows WHERE parcel_id IS NOT NULL)
-              OR x.building_id IN (SELECT building_id FROM new_rows WHERE building_id IS NOT NULL))
-       GROUP BY x.parcel_id, x.building_id
+         AND x.parcel_id IN (SELECT parcel_id FROM new_rows WHERE parcel_id IS NOT NULL)
+       GROUP BY x.parcel_id
+      UNION ALL
+      SELECT NULL::bigint, x.building_id, sum(x.share_num::numeric / x.share_den)
+        FROM "right" x
+       WHERE x.kind = 'ownership' AND x.status = 'active'
+         AND x.building_id IN (SELECT building_id FROM new_rows WHERE building_id IS NOT NULL)
+       GROUP BY x.building_id
     ) s
     LEFT JOIN parcel p ON p.id = s.parcel_id
     LEFT JOIN building b ON b.id = s.building_id
