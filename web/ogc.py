@@ -27,7 +27,9 @@ def init_app(app: Flask) -> None:
 
     settings = app.extensions["cadastre_settings"]
     config = build_config(settings)
-    openapi = get_oas(config, fail_on_invalid_collection=False)
+    from ogc_api.openapi import localize
+
+    openapi = localize(get_oas(config, fail_on_invalid_collection=False))
     api_ = API(config, openapi)
     # pygeoapi 0.24 renders the TileMatrixSets pages with the whole config as template
     # config; a top-level 'path' makes those pages use our offline templates too.
