@@ -44,6 +44,20 @@ def transform_bbox(bbox: list, from_crs: Any, to_crs: Any, always_xy: bool = Fal
     return list(fn(*bbox[:n]) + fn(*bbox[n:]))
 
 
+def evaluate_limit(requested: Any, server_limits: dict, collection_limits: dict) -> int:
+    """pygeoapi's ``evaluate_limit`` with a message that says what to do."""
+    from pygeoapi.api import evaluate_limit as original
+
+    try:
+        return original(requested, server_limits, collection_limits)
+    except ValueError as exc:
+        if "exceeded" in str(exc):
+            top = {**server_limits, **collection_limits}.get("max_items")
+            raise ValueError(f"limit must be at most {top}; follow the next links to page "
+                             "through more features") from None
+        raise
+
+
 _translated: dict[tuple[int, str], tuple[Any, Any]] = {}
 _original_translate_struct: Any = None
 
@@ -70,6 +84,7 @@ def install() -> None:
     from pygeoapi import l10n
 
     itemtypes.transform_bbox = transform_bbox  # type: ignore[assignment]
+    itemtypes.evaluate_limit = evaluate_limit  # type: ignore[assignment]
     if _original_translate_struct is None:
         _original_translate_struct = l10n.translate_struct
         l10n.translate_struct = translate_struct  # type: ignore[assignment]
