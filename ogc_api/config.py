@@ -10,10 +10,24 @@ from cadastre_gis.settings import Settings
 HERE = Path(__file__).resolve().parent
 
 # Process id -> dotted path of its pygeoapi processor class. Each area adds its own lines.
-PROCESSES: dict[str, str] = {}
+PROCESSES: dict[str, str] = {
+    "parcel-split": "ogc_api.processes.registry.ParcelSplit",
+    "parcel-merge": "ogc_api.processes.registry.ParcelMerge",
+    "boundary-correction": "ogc_api.processes.registry.BoundaryCorrection",
+    "right-transfer": "ogc_api.processes.registry.RightTransfer",
+    "encumbrance-register": "ogc_api.processes.registry.EncumbranceRegister",
+    "encumbrance-release": "ogc_api.processes.registry.EncumbranceRelease",
+}
 
 # Process id -> policy action (cadastre_gis.policy) checked by web/ogc.py before execution.
-PROCESS_POLICY: dict[str, str] = {}
+PROCESS_POLICY: dict[str, str] = {
+    "parcel-split": "registry.edit",
+    "parcel-merge": "registry.edit",
+    "boundary-correction": "registry.edit",
+    "right-transfer": "registry.edit",
+    "encumbrance-register": "registry.edit",
+    "encumbrance-release": "registry.edit",
+}
 
 
 def collections(settings: Settings) -> dict[str, Any]:
@@ -45,7 +59,8 @@ def build_config(settings: Settings) -> dict[str, Any]:
                     "attribution": "Tashkent cadastre"},
             "templates": {"path": str(HERE / "templates"),
                           "static": str(Path(pygeoapi.__file__).parent / "static")},
-            "manager": {"name": "Dummy", "connection": None, "output_dir": None},
+            "manager": {"name": "ogc_api.processes.manager.CadastreManager", "connection": None,
+                        "output_dir": None},
         },
         "logging": {"level": "ERROR"},
         "metadata": {
