@@ -93,6 +93,65 @@ LANGUAGE sql STABLE AS $$
   SELECT id, depth, kind, tx FROM up UNION ALL SELECT id, depth, kind, tx FROM down
 $$;
 
+-- Is the current database user a district-restricted registrar (not a superuser)?
+CREATE OR REPLACE FUNCTION cadastre_district_restricted() RETURNS boolean
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'cadastre_registrar') THEN
+    RETURN false;
+  END IF;
+  RETURN NOT (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)
+     AND pg_has_role(current_user, 'cadastre_registrar', 'MEMBER');
+END $$;
+
+-- Refuse, with a message a QGIS user understands, a registrar's change to a row of a
+-- district that is not theirs (old row on UPDATE/DELETE, new row on INSERT/UPDATE).
+CREATE OR REPLACE FUNCTION cadastre_check_district_row() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+  d_old integer; d_new integer; label text; mine text;
+BEGIN
+  -- Fast path for the application and loaders (superuser or table owner, checked cheaply).
+  IF current_setting('is_superuser') = 'on' OR NOT cadastre_district_restricted() THEN
+    RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
+  END IF;
+  IF TG_TABLE_NAME = 'right' THEN
+    IF TG_OP <> 'INSERT' THEN
+      SELECT coalesce((SELECT district_id FROM parcel WHERE id = OLD.parcel_id),
+                      (SELECT district_id FROM building WHERE id = OLD.building_id)) INTO d_old;
+    END IF;
+    IF TG_OP <> 'DELETE' THEN
+      SELECT coalesce((SELECT district_id FROM parcel WHERE id = NEW.parcel_id),
+                      (SELECT district_id FROM building WHERE id = NEW.building_id)) INTO d_new;
+    END IF;
+    label := format('right %s', CASE WHEN TG_OP = 'DELETE' THEN OLD.id ELSE NEW.id END);
+  ELSE
+    IF TG_OP <> 'INSERT' THEN d_old := OLD.district_id; END IF;
+    IF TG_OP <> 'DELETE' THEN d_new := NEW.district_id; END IF;
+    label := format('%s %s', TG_TABLE_NAME,
+                    CASE WHEN TG_OP = 'DELETE' THEN OLD.cadastral_number ELSE NEW.cadastral_number END);
+  END IF;
+  IF (TG_OP <> 'INSERT' AND NOT cadastre_may_edit_district(d_old))
+     OR (TG_OP <> 'DELETE' AND NOT cadastre_may_edit_district(d_new)) THEN
+    SELECT string_agg(d.name, ', ' ORDER BY d.name) INTO mine
+      FROM db_user_district u JOIN district d ON d.id = u.district_id
+     WHERE u.db_user = session_user::text;
+    RAISE EXCEPTION USING ERRCODE = '42501',
+      MESSAGE = format('%s is in district %s; database user %s may edit only %s', label,
+        coalesce((SELECT name FROM district WHERE id = CASE WHEN TG_OP <> 'INSERT'
+                  AND NOT cadastre_may_edit_district(d_old) THEN d_old ELSE d_new END), 'unknown'),
+        session_user, coalesce(mine, 'no district'));
+  END IF;
+  RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
+END $$;
+
+CREATE TRIGGER parcel_15_district BEFORE INSERT OR UPDATE OR DELETE ON parcel
+  FOR EACH ROW EXECUTE FUNCTION cadastre_check_district_row();
+CREATE TRIGGER building_15_district BEFORE INSERT OR UPDATE OR DELETE ON building
+  FOR EACH ROW EXECUTE FUNCTION cadastre_check_district_row();
+CREATE TRIGGER right_15_district BEFORE INSERT OR UPDATE OR DELETE ON "right"
+  FOR EACH ROW EXECUTE FUNCTION cadastre_check_district_row();
+
 ALTER FUNCTION cadastre_history_update() SECURITY DEFINER SET search_path = public, pg_temp;
 ALTER FUNCTION cadastre_audit_insert() SECURITY DEFINER SET search_path = public, pg_temp;
 ALTER FUNCTION cadastre_audit_update() SECURITY DEFINER SET search_path = public, pg_temp;
@@ -133,20 +192,20 @@ BEGIN
       EXECUTE format('CREATE POLICY registrar_read ON %I FOR SELECT TO cadastre_registrar USING (true)', t);
       EXECUTE format('CREATE POLICY registrar_insert ON %I FOR INSERT TO cadastre_registrar'
                      ' WITH CHECK (cadastre_may_edit_district(district_id))', t);
+      -- USING (true): rows of other districts stay visible to UPDATE/DELETE so that the
+      -- *_15_district trigger refuses them with a clear message instead of a silent no-op;
+      -- WITH CHECK is the backstop for the new row.
       EXECUTE format('CREATE POLICY registrar_update ON %I FOR UPDATE TO cadastre_registrar'
-                     ' USING (cadastre_may_edit_district(district_id))'
-                     ' WITH CHECK (cadastre_may_edit_district(district_id))', t);
+                     ' USING (true) WITH CHECK (cadastre_may_edit_district(district_id))', t);
       EXECUTE format('CREATE POLICY registrar_delete ON %I FOR DELETE TO cadastre_registrar'
-                     ' USING (cadastre_may_edit_district(district_id))', t);
+                     ' USING (true)', t);
     END LOOP;
     CREATE POLICY registrar_read ON "right" FOR SELECT TO cadastre_registrar USING (true);
     CREATE POLICY registrar_insert ON "right" FOR INSERT TO cadastre_registrar
       WITH CHECK (cadastre_may_edit_right(parcel_id, building_id));
     CREATE POLICY registrar_update ON "right" FOR UPDATE TO cadastre_registrar
-      USING (cadastre_may_edit_right(parcel_id, building_id))
-      WITH CHECK (cadastre_may_edit_right(parcel_id, building_id));
-    CREATE POLICY registrar_delete ON "right" FOR DELETE TO cadastre_registrar
-      USING (cadastre_may_edit_right(parcel_id, building_id));
+      USING (true) WITH CHECK (cadastre_may_edit_right(parcel_id, building_id));
+    CREATE POLICY registrar_delete ON "right" FOR DELETE TO cadastre_registrar USING (true);
   END IF;
 END $$;
 """
@@ -192,6 +251,10 @@ BEGIN
   END LOOP;
 END $$;
 
+DROP TRIGGER IF EXISTS parcel_15_district ON parcel;
+DROP TRIGGER IF EXISTS building_15_district ON building;
+DROP TRIGGER IF EXISTS right_15_district ON "right";
+DROP FUNCTION IF EXISTS cadastre_check_district_row(), cadastre_district_restricted();
 DROP FUNCTION IF EXISTS parcel_lineage_tree(bigint), cadastre_may_edit_right(bigint, bigint),
   cadastre_may_edit_district(integer);
 DROP TABLE IF EXISTS db_user_district;
