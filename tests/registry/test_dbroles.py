@@ -100,3 +100,26 @@ def test_without_privilege_prints_sql(settings: Settings, login: str) -> None:
                for n in notes)
     assert 'GRANT cadastre_registrar TO "someone_else";' in notes
     assert "pw-12345678" not in " ".join(notes)
+
+
+def test_users_add_creates_login_role(settings: Settings, engine: Engine) -> None:
+    from click.testing import CliRunner
+
+    from cadastre_gis.cli import cli
+
+    name = f"clireg_{uuid.uuid4().hex[:6]}"
+    env = {"CADASTRE_DATABASE_URL": settings.database_url,
+           "CADASTRE_DATA_DIR": str(settings.data_dir)}
+    try:
+        res = CliRunner().invoke(cli, ["users", "add", name, "--role", "registrar",
+                                       "--district", "Yakkasaroy"], input=PASSWORD + "\n", env=env)
+        assert res.exit_code == 0, res.output
+        assert f"database login role {name} (cadastre_registrar: edits districts 9)" in res.output
+        with engine.connect() as c:
+            assert c.execute(text("SELECT pg_has_role(:r, 'cadastre_registrar', 'MEMBER')"),
+                             {"r": name}).scalar()
+            assert c.execute(text("SELECT district_id FROM db_user_district WHERE db_user = :r"),
+                             {"r": name}).scalars().all() == [9]
+        connect(settings, name).close()  # the password works for a real login
+    finally:
+        dbroles.drop_login_role(settings, name)
