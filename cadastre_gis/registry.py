@@ -324,14 +324,14 @@ def split_parcel(conn: Connection, number: str, *, cut_line: Any = None, parts: 
         check_no_arrest(c, [parent["id"]], "a split")
         if cut_line is not None:
             line = _geom_value(c, cut_line, srid)
+            if c.execute(text("SELECT GeometryType(CAST(:l AS geometry))"),
+                         {"l": line}).scalar() not in ("LINESTRING", "MULTILINESTRING"):
+                raise InvalidGeometry("the cut line must be a LineString")
             pieces = c.execute(text(
                 "SELECT encode(ST_AsEWKB(d.geom), 'hex') FROM parcel p,"
                 " ST_Dump(ST_CollectionExtract(ST_Split(p.geom, CAST(:l AS geometry)), 3)) d"
                 " WHERE p.id = :id ORDER BY ST_XMin(d.geom), ST_YMin(d.geom)"),
                 {"l": line, "id": parent["id"]}).scalars().all()
-            if c.execute(text("SELECT GeometryType(CAST(:l AS geometry))"),
-                         {"l": line}).scalar() not in ("LINESTRING", "MULTILINESTRING"):
-                raise InvalidGeometry("the cut line must be a LineString")
             if len(pieces) < 2:
                 raise InvalidGeometry(
                     f"the cut line does not cross parcel {number} from edge to edge")

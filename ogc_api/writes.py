@@ -234,6 +234,10 @@ class Writer:
         if self.cid == "incidents":
             values.setdefault("status", "new")
             values["source"] = "dashboard"
+            # the district the point lies in (as the demo and Open311 intake record it)
+            values["district_id"] = c.execute(text(
+                "SELECT id FROM district WHERE ST_Intersects(geom, CAST(:g AS geometry))"
+                " ORDER BY id LIMIT 1"), {"g": values["geom"]}).scalar()
         cols = list(values)
         exprs = [("CAST(:geom AS geometry)" if k == "geom" else f":{k}") for k in cols]
         ident = c.execute(text(

@@ -34,5 +34,6 @@ def run_script(name: str, spec: dict[str, Any], env: dict[str, str] | None = Non
     out = subprocess.run([QGIS_PYTHON, str(SCRIPTS / name)], input=json.dumps(spec), env=e,
                          capture_output=True, text=True, timeout=600, check=False)
     lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
-    assert out.returncode == 0 and lines, f"{name} failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}"
+    assert out.returncode == 0 and lines, (f"{name} failed (exit {out.returncode}):\n"
+                                           f"{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
     return json.loads(lines[-1])
