@@ -31,6 +31,10 @@ class OgcRequest:
     """The request's Content-Crs header (CRS of the geometry in a Part 4 body)."""
     require_if_match: bool = False
     """Refuse Part 4 writes without If-Match (428)."""
+    raw_ok: bool = False
+    """The response is plain GeoJSON: the provider may hand over the features as JSON text."""
+    raw_features: str | None = None
+    """Features array as JSON text from PostGIS, spliced into pygeoapi's response."""
 
     def arg(self, name: str) -> str | None:
         """The first value of query parameter ``name``."""
