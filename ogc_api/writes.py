@@ -78,6 +78,11 @@ def parse_if_match(value: str | None, collection: str, ident: int) -> int | None
     return -1  # an ETag of something else (or of an older representation): never matches
 
 
+def _write_engine(url: str) -> Any:
+    """The OGC API's pooled engine, in transactions (its reads run in autocommit)."""
+    return engine(url).execution_options(isolation_level="READ COMMITTED")
+
+
 def _payload(item: Any) -> dict[str, Any]:
     if isinstance(item, (bytes, bytearray)):
         item = item.decode("utf-8")
@@ -132,7 +137,7 @@ class Writer:
         if account is None:
             raise provider_error(NotAuthenticated("authentication required"))
         try:
-            with engine(self.url).begin() as c:
+            with _write_engine(self.url).begin() as c:
                 set_actor(c, caller.actor() or f"{account['role']}:{account['username']}")
                 return fn(c)
         except CadastreError as exc:

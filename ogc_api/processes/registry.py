@@ -180,7 +180,8 @@ class RightTransfer(RegistryProcess):
         "right-transfer", "Transfer ownership",
         "Transfer a parcel's ownership: the whole parcel to new owners (shares summing to 1),"
         " or part of one owner's share (from_party). Shares always sum to 1 afterwards."
-        " Parties by id, PINFL or INN ({pinfl, full_name} registers a new person)."
+        " Parties by id, PINFL or INN; an object with the PINFL and the person's name"
+        " registers a new person (see docs/REGISTRY.md)."
         " Blocked by an active arrest.",
         {"cadastral_number": _NUMBER,
          "from_party": {"title": "From party", "description": "Owner who transfers (id/PINFL/INN)",
@@ -190,7 +191,7 @@ class RightTransfer(RegistryProcess):
                 "minOccurs": 1, "maxOccurs": 1},
          "document": _DOC, "dry_run": _DRY},
         {"cadastral_number": "10:09:03:01:01:0045",
-         "to": [{"party": {"pinfl": "31234567890123", "full_name": "Karimov Aziz"}, "share": "1"}],
+         "to": [{"party": 1, "share": "1/2"}, {"party": 2, "share": "1/2"}],
          "document": {"kind": "sale_contract", "number": "N-2026-001"}})
 
     def run(self, conn: Any, data: dict[str, Any], common: dict[str, Any]) -> registry.Result:
@@ -232,7 +233,7 @@ class EncumbranceRegister(RegistryProcess):
                   "minOccurs": 0, "maxOccurs": 1},
          "document": _DOC, "dry_run": _DRY},
         {"cadastral_number": "10:09:03:01:01:0045", "kind": "mortgage",
-         "holder": "Ipoteka-bank ATIB", "amount_uzs": 250000000,
+         "holder": "Example Bank", "amount_uzs": 250000000,
          "document": {"kind": "mortgage_agreement", "number": "IP-2026-77"}})
 
     def run(self, conn: Any, data: dict[str, Any], common: dict[str, Any]) -> registry.Result:

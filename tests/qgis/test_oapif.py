@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 from cadastre_gis import accounts
 from cadastre_gis.settings import Settings
 
-from ..registry.helpers import FAR_X, FAR_Y, make_parcel, rect
+from ..registry.helpers import FAR_X, free_y_of, make_parcel, rect
 from .helpers import need_qgis, run_script
 
 pytestmark = pytest.mark.qgis
@@ -22,7 +22,7 @@ def test_qgis_edits_parcels_over_oapif(live_server: str, settings: Settings, eng
                                        tmp_path: Path) -> None:
     need_qgis()
     token = accounts.create_token(settings, "registrar", label="qgis")
-    y = FAR_Y + 120000 + uuid.uuid4().int % 1000 * 60
+    y = free_y_of(engine)
     q = f"10:09:{uuid.uuid4().int % 90 + 10:02d}:{uuid.uuid4().int % 90 + 10:02d}:33"
     with engine.begin() as c:
         pid = make_parcel(c, f"{q}:0001", rect(FAR_X, y))

@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine, make_url
 from cadastre_gis import dbroles, qgis_project
 from cadastre_gis.settings import Settings
 
-from ..registry.helpers import FAR_X, FAR_Y, make_parcel, rect
+from ..registry.helpers import FAR_X, free_y_of, make_parcel, rect
 from .helpers import need_qgis, run_script
 
 pytestmark = pytest.mark.qgis
@@ -52,7 +52,7 @@ def test_project_has_no_password_and_all_parts(project: Path, settings: Settings
 
 def test_registrar_edits_in_qgis(project: Path, engine: Engine, settings: Settings,
                                  login: str, tmp_path: Path) -> None:
-    y = FAR_Y + 60000 + uuid.uuid4().int % 1000 * 50
+    y = free_y_of(engine)
     q = f"10:09:{uuid.uuid4().int % 90 + 10:02d}:66:66"
     with engine.begin() as c:
         mine = make_parcel(c, f"{q}:0001", rect(FAR_X, y))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import text
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
 FAR_X, FAR_Y = 310000.0, 4010000.0  # outside the demo city: no parcel there
 DOC = {"kind": "hokim_decision", "number": "TEST-1", "issued_on": "2026-11-01",
@@ -41,3 +41,21 @@ def shares(db: Connection, parcel_id: int) -> dict[int, float]:
                            " WHERE parcel_id = :p AND kind = 'ownership' AND status = 'active'"
                            " GROUP BY party_id"), {"p": parcel_id}).all()
     return {r[0]: float(r[1]) for r in rows}
+
+
+def free_y(conn: Connection, height: float = 200.0) -> float:
+    """A y (EPSG:32642) above every parcel near FAR_X: room for committed test parcels.
+
+    Committed tests start at FAR_Y + 5000, clear of the rolled-back tests near FAR_Y.
+    """
+    top = conn.execute(text(
+        "SELECT max(ST_YMax(geom)) FROM parcel WHERE geom && ST_MakeEnvelope(:x0, :y0, :x1, :y1,"
+        " 32642)"), {"x0": FAR_X - 2000, "y0": FAR_Y - 2000, "x1": FAR_X + 2000,
+                     "y1": FAR_Y + 1e8}).scalar()
+    return max(FAR_Y + 5000.0, (top or FAR_Y) + height)
+
+
+def free_y_of(engine: Engine) -> float:
+    """:func:`free_y` on a fresh connection."""
+    with engine.connect() as c:
+        return free_y(c)

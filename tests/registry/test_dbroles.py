@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine, make_url
 from cadastre_gis import dbroles
 from cadastre_gis.settings import Settings
 
-from .helpers import FAR_X, FAR_Y, make_parcel, rect
+from .helpers import FAR_X, free_y_of, make_parcel, rect
 
 PASSWORD = "qgis-registrar-2026"
 
@@ -42,7 +42,7 @@ def test_scram_verifier_format() -> None:
 
 def test_registrar_login_edits_own_district_only(settings: Settings, engine: Engine,
                                                  login: str) -> None:
-    y = FAR_Y + 20000 + uuid.uuid4().int % 1000 * 50
+    y = free_y_of(engine)
     q = f"10:09:{uuid.uuid4().int % 90 + 10:02d}:77:77"
     with engine.begin() as c:
         mine = make_parcel(c, f"{q}:0001", rect(FAR_X, y))

@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 
 from cadastre_gis import accounts
 
-from .helpers import FAR_X, FAR_Y, make_parcel, rect
+from .helpers import FAR_X, free_y_of, make_parcel, rect
 
 REGISTRAR = {"Authorization": "Basic " + base64.b64encode(b"registrar:registrar-demo-2026").decode()}
 CITIZEN = {"Authorization": "Basic " + base64.b64encode(b"citizen:citizen-demo-2026").decode()}
@@ -32,7 +32,7 @@ def square(x: float, y: float, s: float = 20.0) -> dict:
 def parcel(engine: Engine) -> dict:
     """A committed active parcel in district 09 and a free spot next to it."""
     q = f"10:09:{uuid.uuid4().int % 90 + 10:02d}:{uuid.uuid4().int % 90 + 10:02d}:44"
-    y = FAR_Y + 80000 + uuid.uuid4().int % 1000 * 60
+    y = free_y_of(engine)
     with engine.begin() as c:
         pid = make_parcel(c, f"{q}:0001", rect(FAR_X, y))
     return {"id": pid, "number": f"{q}:0001", "q": q, "x": FAR_X, "y": y}

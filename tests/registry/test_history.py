@@ -10,12 +10,12 @@ from sqlalchemy import text
 
 from cadastre_gis import registry
 
-from .helpers import DOC, FAR_X, FAR_Y, make_parcel, rect
+from .helpers import DOC, FAR_X, free_y_of, make_parcel, rect
 
 
 def test_as_of_before_and_after_split(client, engine) -> None:  # type: ignore[no-untyped-def]
     q = f"10:09:{uuid.uuid4().int % 90 + 10:02d}:{uuid.uuid4().int % 90 + 10:02d}:22"
-    y = FAR_Y + 160000 + uuid.uuid4().int % 1000 * 60
+    y = free_y_of(engine)
     with engine.begin() as c:
         make_parcel(c, f"{q}:0001", rect(FAR_X, y, 40, 20))
     time.sleep(0.05)

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from .helpers import FAR_X, FAR_Y, make_parcel, make_party, rect
+from .helpers import FAR_X, free_y_of, make_parcel, make_party, rect
 
 REGISTRAR = "Basic " + base64.b64encode(b"registrar:registrar-demo-2026").decode()
 CITIZEN = "Basic " + base64.b64encode(b"citizen:citizen-demo-2026").decode()
@@ -20,7 +20,7 @@ DOC = {"kind": "hokim_decision", "number": "P-1"}
 def parcels(engine: Engine) -> dict[str, str]:
     """Two committed neighbour parcels with one owner in a fresh quarter of district 09."""
     q = f"10:09:{uuid.uuid4().int % 90 + 10:02d}:{uuid.uuid4().int % 90 + 10:02d}:99"
-    y = FAR_Y + 5000 + (uuid.uuid4().int % 1000) * 100
+    y = free_y_of(engine)
     with engine.begin() as c:
         party = make_party(c, f"3{uuid.uuid4().int % 10**13:013d}")
         make_parcel(c, f"{q}:0001", rect(FAR_X, y, 40, 20), [(party, 1, 1)])
@@ -73,7 +73,7 @@ def test_split_via_process_in_metres(client, parcels, engine) -> None:  # type: 
 
 def test_arrest_blocks_transfer_409(client, parcels) -> None:  # type: ignore[no-untyped-def]
     r = run(client, "encumbrance-register", {
-        "cadastral_number": parcels["b"], "kind": "arrest", "holder": "Sud",
+        "cadastral_number": parcels["b"], "kind": "arrest", "holder": "Test court 9",
         "registration_number": "AR-9", "document": {"kind": "arrest_order", "number": "A-9"}})
     assert r.status_code == 200, r.get_data(as_text=True)
     rid = r.get_json()["rights"][0]["id"]

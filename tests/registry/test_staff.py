@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 
 from cadastre_gis.demo import DEMO_PASSWORDS
 
-from .helpers import FAR_X, FAR_Y, make_parcel, make_party, rect
+from .helpers import FAR_X, free_y_of, make_parcel, make_party, rect
 
 
 def login(client, user: str = "registrar") -> str:  # type: ignore[no-untyped-def]
@@ -30,7 +30,7 @@ def login(client, user: str = "registrar") -> str:  # type: ignore[no-untyped-de
 def fresh(engine: Engine) -> str:
     """A committed parcel in district 09 with one owner."""
     q = f"10:09:{uuid.uuid4().int % 90 + 10:02d}:{uuid.uuid4().int % 90 + 10:02d}:55"
-    y = FAR_Y + 40000 + uuid.uuid4().int % 1000 * 50
+    y = free_y_of(engine)
     with engine.begin() as c:
         party = make_party(c, f"3{uuid.uuid4().int % 10**13:013d}")
         make_parcel(c, f"{q}:0001", rect(FAR_X, y, 40, 20), [(party, 1, 1)])
