@@ -123,3 +123,5 @@ def test_users_add_creates_login_role(settings: Settings, engine: Engine) -> Non
         connect(settings, name).close()  # the password works for a real login
     finally:
         dbroles.drop_login_role(settings, name)
+        with engine.begin() as c:  # the session's demo city keeps its five accounts
+            c.execute(text("DELETE FROM account WHERE username = :u"), {"u": name})
