@@ -291,7 +291,7 @@ def _run(conn: Connection, dry_run: bool, fn: Any) -> Result:
     except CadastreError:
         raise
     except Exception as exc:
-        if getattr(exc, "orig", None) is not None and hasattr(exc.orig, "pgcode"):
+        if hasattr(getattr(exc, "orig", None), "pgcode"):
             raise from_db_error(exc) from exc
         raise
     res = holder[0]
@@ -558,7 +558,8 @@ def _party(c: Connection, ref: Any, create: bool = True) -> int:
     if re.fullmatch(r"[0-9]{14}", code):
         col, kind = "pinfl", "person"
     elif re.fullmatch(r"[0-9]{9}", code):
-        col, kind = "inn", info.get("kind") if info.get("kind") in ("organization", "state") \
+        col = "inn"
+        kind = str(info["kind"]) if info.get("kind") in ("organization", "state") \
             else "organization"
     else:
         raise InvalidInput(f"party {ref!r}: give a party id, a 14-digit PINFL or a 9-digit INN")
