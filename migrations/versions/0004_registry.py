@@ -46,6 +46,10 @@ BEGIN
   END LOOP;
 END $$;
 
+-- New parcel numbers are the next free ones of a quarter, looked up by prefix in the history
+-- too (a number once used is never given again).
+CREATE INDEX parcel_history_number ON parcel_history (cadastral_number text_pattern_ops);
+
 CREATE TABLE db_user_district (
   db_user text NOT NULL,
   district_id integer NOT NULL REFERENCES district ON DELETE CASCADE,
@@ -258,6 +262,7 @@ DROP FUNCTION IF EXISTS cadastre_check_district_row(), cadastre_district_restric
 DROP FUNCTION IF EXISTS parcel_lineage_tree(bigint), cadastre_may_edit_right(bigint, bigint),
   cadastre_may_edit_district(integer);
 DROP TABLE IF EXISTS db_user_district;
+DROP INDEX IF EXISTS parcel_history_number;
 """
 
 
