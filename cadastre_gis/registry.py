@@ -374,7 +374,7 @@ def split_parcel(conn: Connection, number: str, *, cut_line: Any = None, parts: 
         tx = _transaction(c, "split", doc, actor, {"parent": number, "children": numbers,
                                                    "by": "cut_line" if cut_line else "parts"})
         # Retire first, so the children never overlap an active parent.
-        c.execute(text("UPDATE parcel SET status = 'retired', valid_to = now(),"
+        c.execute(text("UPDATE parcel SET status = 'retired', valid_to = greatest(now(), valid_from),"
                        " transaction_id = :tx WHERE id = :id"), {"tx": tx, "id": parent["id"]})
         child_ids = []
         for num, piece, area in zip(numbers, pieces, areas, strict=True):
@@ -415,7 +415,7 @@ def _carry_rights(c: Connection, parent_ids: list[int], child_ids: list[int], tx
     so copying every parent's owners would count them twice); every encumbrance is copied.
     """
     ended = c.execute(text(
-        "UPDATE \"right\" SET status = 'ended', ends_on = current_date, transaction_id = :tx"
+        "UPDATE \"right\" SET status = 'ended', ends_on = greatest(current_date, starts_on), transaction_id = :tx"
         " WHERE parcel_id = ANY(:p) AND status = 'active' RETURNING id"),
         {"tx": tx, "p": parent_ids}).scalars().all()
     new_ids: list[int] = []
@@ -489,7 +489,7 @@ def merge_parcels(conn: Connection, numbers: list[str], *, document: dict[str, A
         quarter = nums[0].rsplit(":", 1)[0]
         new_number = new_numbers(c, quarter, 1)[0]
         tx = _transaction(c, "merge", doc, actor, {"parents": nums, "child": new_number})
-        c.execute(text("UPDATE parcel SET status = 'retired', valid_to = now(), transaction_id = :tx"
+        c.execute(text("UPDATE parcel SET status = 'retired', valid_to = greatest(now(), valid_from), transaction_id = :tx"
                        " WHERE id = ANY(:ids)"), {"tx": tx, "ids": ids})
         first = parents[0]
         values = [p["cadastral_value"] for p in parents]
@@ -687,7 +687,7 @@ def _replace_owners(c: Connection, col: str, obj_id: int, before: dict[int, Frac
     if not changed:
         return [], []
     ended = c.execute(text(
-        f"UPDATE \"right\" SET status = 'ended', ends_on = current_date, transaction_id = :tx"
+        f"UPDATE \"right\" SET status = 'ended', ends_on = greatest(current_date, starts_on), transaction_id = :tx"
         f" WHERE {col} = :o AND kind = 'ownership' AND status = 'active'"
         " AND party_id = ANY(:p) RETURNING id"),
         {"tx": tx, "o": obj_id, "p": changed}).scalars().all()
@@ -791,7 +791,7 @@ def release_encumbrance(conn: Connection, right_id: int | None = None, *,
         doc = _document(c, document, "release_order")
         tx = _transaction(c, "encumbrance_release", doc, actor,
                           {"parcel": row[2], "right": row[0], "kind": row[1]})
-        c.execute(text("UPDATE \"right\" SET status = 'ended', ends_on = current_date,"
+        c.execute(text("UPDATE \"right\" SET status = 'ended', ends_on = greatest(current_date, starts_on),"
                        " transaction_id = :tx WHERE id = :i"), {"tx": tx, "i": row[0]})
         return Result("encumbrance_release", tx, dry_run, parcels=_parcel_out(c, [parcel["id"]]),
                       rights=_rights_out(c, [row[0]]), ended_rights=[row[0]],

@@ -309,7 +309,7 @@ class Writer:
             self._check_district(c, [row[0]])
             tx = self._note(c, ident, "DELETE", expected)
             n = c.execute(text(
-                f'UPDATE "{self.table}" SET status = \'retired\', valid_to = now(),'
+                f'UPDATE "{self.table}" SET status = \'retired\', valid_to = greatest(now(), valid_from),'
                 " transaction_id = :tx WHERE id = :i AND status = 'active'"
                 " AND (CAST(:v AS integer) IS NULL OR version = :v)"),
                 {"i": ident, "v": expected, "tx": tx}).rowcount

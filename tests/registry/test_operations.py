@@ -249,3 +249,19 @@ def test_split_demo_parcel_with_buildings(db: Connection) -> None:
     moved = count(db, "SELECT count(*) FROM building WHERE parcel_id = :i AND status = 'active'",
                   i=row[0])
     assert moved == 0
+
+
+def test_split_parcel_valid_from_future_and_future_rights(db: Connection,
+                                                          owners: tuple[int, int, int]) -> None:
+    """Demo parcels may carry a later valid_from (re-valuation) or a mortgage starting later."""
+    pid = db.execute(text(
+        "INSERT INTO parcel (cadastral_number, valid_from, geom) VALUES (:n, now() + interval"
+        " '200 days', ST_Multi(ST_GeomFromText(:g, 32642))) RETURNING id"),
+        {"n": f"{Q}:0120", "g": rect(FAR_X, FAR_Y + 1100, 40, 20)}).scalar_one()
+    db.execute(text("INSERT INTO \"right\" (kind, party_id, parcel_id, share_num, share_den,"
+                    " starts_on) VALUES ('ownership', :p, :i, 1, 1, current_date + 30)"),
+               {"p": owners[0], "i": pid})
+    res = registry.split_parcel(db, f"{Q}:0120", document=DOC, srid=32642,
+                                cut_line=f"LINESTRING({FAR_X + 20} {FAR_Y + 1090}, {FAR_X + 20} {FAR_Y + 1130})")
+    assert len(res.parcels) == 2
+    assert db.execute(text("SELECT status FROM parcel WHERE id = :i"), {"i": pid}).scalar() == "retired"
