@@ -183,6 +183,13 @@ def main():
         xml = re.sub(r" password=[^ '\"<]+", "", xml)
         user = spec.get("user")
         xml = re.sub(r" user='(?:[^'\\]|\\.)*'", f" user='{user}'" if user else "", xml)
+        rw = spec.get("rewrite") or {}
+        if rw.get("host"):
+            xml = re.sub(r"host=[^ '\"<]+", f"host={rw['host']}", xml)
+        if rw.get("port"):
+            xml = re.sub(r"port=[0-9]+", f"port={int(rw['port'])}", xml)
+        if rw.get("dbname"):
+            xml = re.sub(r"dbname='(?:[^'\\]|\\.)*'", f"dbname='{rw['dbname']}'", xml)
         with open(spec["path"], "w", encoding="utf-8") as fh:
             fh.write(xml)
     print(json.dumps({"path": spec["path"], "layers": names}))

@@ -48,17 +48,23 @@ def build_project(settings: Settings, path: str | Path, *, user: str | None = No
                   host: str | None = None, port: int | None = None,
                   dbname: str | None = None) -> dict[str, Any]:
     """Write the QGIS project to ``path``; returns what QGIS reported."""
+    import tempfile
+
     exe = qgis_python()
+    # QGIS builds the project on the platform's own connection; host, port and database as
+    # seen from the registrars' machines are written into the saved project afterwards.
     spec = {"path": str(Path(path).resolve()), "user": user, "strip_password": True,
-            "conninfo": conninfo(settings.url(), host, port, dbname)}
-    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", XDG_RUNTIME_DIR="/tmp")
-    for var in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV"):
-        env.pop(var, None)
-    try:
-        out = subprocess.run([exe, str(BUILD_SCRIPT)], input=json.dumps(spec), env=env,
-                             capture_output=True, text=True, timeout=300, check=False)
-    except OSError as exc:
-        raise ConfigurationError(f"cannot run {exe}: {exc}") from exc
+            "conninfo": conninfo(settings.url()),
+            "rewrite": {"host": host, "port": port, "dbname": dbname}}
+    with tempfile.TemporaryDirectory(prefix="cadastre-qgis-") as runtime:
+        env = dict(os.environ, QT_QPA_PLATFORM="offscreen", XDG_RUNTIME_DIR=runtime)
+        for var in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV"):
+            env.pop(var, None)
+        try:
+            out = subprocess.run([exe, str(BUILD_SCRIPT)], input=json.dumps(spec), env=env,
+                                 capture_output=True, text=True, timeout=300, check=False)
+        except OSError as exc:
+            raise ConfigurationError(f"cannot run {exe}: {exc}") from exc
     if out.returncode != 0:
         tail = (out.stderr or out.stdout).strip().splitlines()[-3:]
         if any("No module named 'qgis'" in line for line in tail):

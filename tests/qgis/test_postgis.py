@@ -86,3 +86,20 @@ def test_registrar_edits_in_qgis(project: Path, engine: Engine, settings: Settin
         assert audit == [login]
         assert tuple(c.execute(text("SELECT address, version FROM parcel WHERE id = :i"),
                                {"i": other}).one()) == tuple(other_before)
+
+
+def test_qgis_project_command(settings: Settings, tmp_path: Path) -> None:
+    need_qgis()
+    from click.testing import CliRunner
+
+    from cadastre_gis.qgis_project import command
+
+    out = tmp_path / "registry.qgs"
+    env = {"CADASTRE_DATABASE_URL": settings.database_url,
+           "CADASTRE_DATA_DIR": str(settings.data_dir)}
+    res = CliRunner().invoke(command, [str(out), "--user", "alice", "--host", "db.example.uz"],
+                             env=env)
+    assert res.exit_code == 0, res.output
+    assert "Parcels" in res.output
+    xml = out.read_text()
+    assert "host=db.example.uz" in xml and "user='alice'" in xml and "password" not in xml
