@@ -209,10 +209,21 @@ def tile(collection_id: str, tms: str, z: str, y: str, x: str) -> Response:
 
 
 def _allow(response: Response, item: bool) -> Response:
-    """OPTIONS: the methods QGIS looks for (it enables editing only from ``Allow``)."""
+    """OPTIONS: the methods QGIS looks for (it enables editing only from ``Allow``).
+
+    Write methods are listed only for callers whose role may write the collection, so QGIS
+    offers editing to a registrar and not to a viewer or an anonymous user.
+    """
+    from cadastre_gis import policy
+
+    from .security import current_role
+
     allow = [x.strip() for x in response.headers.get("Allow", "").split(",") if x.strip()]
     if item and "PUT" in allow and "PATCH" not in allow:
         allow.insert(allow.index("PUT") + 1, "PATCH")
+    cid = (request.view_args or {}).get("collection_id", "")
+    if not policy.allowed(current_role(), f"features.write.{cid}"):
+        allow = [m for m in allow if m not in ("POST", "PUT", "PATCH", "DELETE")]
     if allow and "OPTIONS" not in allow:
         allow.append("OPTIONS")
     if allow:

@@ -39,13 +39,17 @@ def parcel(engine: Engine) -> dict:
 
 
 def test_options_allow(client) -> None:  # type: ignore[no-untyped-def]
-    r = client.open("/ogc/collections/parcels/items", method="OPTIONS")
+    r = client.open("/ogc/collections/parcels/items", method="OPTIONS", headers=REGISTRAR)
     assert "POST" in r.headers["Allow"]
-    r = client.open("/ogc/collections/parcels/items/1", method="OPTIONS")
+    r = client.open("/ogc/collections/parcels/items/1", method="OPTIONS", headers=REGISTRAR)
     allow = [m.strip() for m in r.headers["Allow"].split(",")]
     assert {"GET", "PUT", "PATCH", "DELETE"} <= set(allow)
-    r = client.open("/ogc/collections/districts/items", method="OPTIONS")
+    r = client.open("/ogc/collections/districts/items", method="OPTIONS", headers=REGISTRAR)
     assert "POST" not in r.headers["Allow"]
+    # callers who may not write are not offered editing
+    for headers in ({}, CITIZEN):
+        r = client.open("/ogc/collections/parcels/items/1", method="OPTIONS", headers=headers)
+        assert r.headers["Allow"] == "HEAD, GET, OPTIONS"
 
 
 def test_writes_need_the_right_role(client, parcel) -> None:  # type: ignore[no-untyped-def]
