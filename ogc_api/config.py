@@ -12,11 +12,23 @@ HERE = Path(__file__).resolve().parent
 # Process id -> dotted path of its pygeoapi processor class. Each area adds its own lines.
 PROCESSES: dict[str, str] = {
     "parcel-extract": "ogc_api.processes.extract.ParcelExtractProcessor",
+    "parcel-split": "ogc_api.processes.registry.ParcelSplit",
+    "parcel-merge": "ogc_api.processes.registry.ParcelMerge",
+    "boundary-correction": "ogc_api.processes.registry.BoundaryCorrection",
+    "right-transfer": "ogc_api.processes.registry.RightTransfer",
+    "encumbrance-register": "ogc_api.processes.registry.EncumbranceRegister",
+    "encumbrance-release": "ogc_api.processes.registry.EncumbranceRelease",
 }
 
 # Process id -> policy action (cadastre_gis.policy) checked by web/ogc.py before execution.
 PROCESS_POLICY: dict[str, str] = {
     "parcel-extract": "extract.issue",
+    "parcel-split": "registry.edit",
+    "parcel-merge": "registry.edit",
+    "boundary-correction": "registry.edit",
+    "right-transfer": "registry.edit",
+    "encumbrance-register": "registry.edit",
+    "encumbrance-release": "registry.edit",
 }
 
 

@@ -23,6 +23,14 @@ class OgcRequest:
     """Set by the provider when it serves one item."""
     drop_next: bool = False
     """Set by the provider on a full last keyset page: there is no next page."""
+    method: str = "GET"
+    """HTTP method (Part 4: PUT replaces, PATCH updates)."""
+    if_match: str | None = None
+    """The request's If-Match header (Part 4 optimistic locking)."""
+    content_crs: str | None = None
+    """The request's Content-Crs header (CRS of the geometry in a Part 4 body)."""
+    require_if_match: bool = False
+    """Refuse Part 4 writes without If-Match (428)."""
     raw_ok: bool = False
     """The response is plain GeoJSON: the provider may hand over the features as JSON text."""
     raw_features: str | None = None

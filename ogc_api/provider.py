@@ -5,8 +5,8 @@ PostGIS with integer SRIDs, pages follow a keyset ``cursor`` (no deep OFFSET), a
 ``numberMatched`` is computed only when it is cheap or asked for (``resulttype=hits`` or
 ``numberMatched=true``).
 
-Write methods (OGC API Features Part 4) are extension points: ``create``/``update``/``delete``
-raise "not supported" here; a subclass or a later change fills them in.
+Write methods (OGC API Features Part 4) on parcels, buildings and incidents are in
+``writes.py``.
 """
 
 from __future__ import annotations
@@ -77,6 +77,9 @@ class CadastreProvider(BaseProvider):
         super().__init__(provider_def)
         self.collection: Collection = COLLECTIONS[provider_def["collection"]]
         self.id_field = "id"
+        from .writes import WRITABLE
+
+        self.editable = self.collection.id in WRITABLE
         if self.collection.time and self.collection.time != "lifespan":
             self.time_field = self.collection.time
         self._fields = {}
@@ -216,18 +219,25 @@ SELECT json_build_object('type', 'Feature', 'id', t.id, 'geometry', {geometry_js
         context.current().etag = etag
         return doc
 
-    # Part 4 extension points (issue 5 fills them in; web/ogc.py already checks the policy).
+    # -- OGC API Features Part 4 (parcels, buildings, incidents; see writes.py) -----------
+
     def create(self, item: dict) -> Any:
-        """Create a feature (not supported by the read-only provider)."""
-        raise ProviderInvalidQueryError(user_msg="this collection is read-only")
+        """Create a feature; returns its id."""
+        from .writes import Writer
+
+        return Writer(self.collection.id, self.data).create(item)
 
     def update(self, identifier: Any, item: dict) -> bool:
-        """Replace a feature (not supported by the read-only provider)."""
-        raise ProviderInvalidQueryError(user_msg="this collection is read-only")
+        """Replace (PUT) or update (PATCH) a feature under the If-Match precondition."""
+        from .writes import Writer
+
+        return Writer(self.collection.id, self.data).update(identifier, item)
 
     def delete(self, identifier: Any) -> bool:
-        """Delete a feature (not supported by the read-only provider)."""
-        raise ProviderInvalidQueryError(user_msg="this collection is read-only")
+        """Retire a parcel or building (its history stays), delete an incident."""
+        from .writes import Writer
+
+        return Writer(self.collection.id, self.data).delete(identifier)
 
     # -- helpers ---------------------------------------------------------------------------
 

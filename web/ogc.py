@@ -58,9 +58,12 @@ def dispatch(fn: Callable, *args: Any, skip_valid_check: bool = False,
 
     a = api()
     context.set_caller(current_account(), current_actor())
-    path = request.path[len(bp.url_prefix or ""):]
-    ogc_req = ogc_context.begin(a.base_url.rstrip("/") + path,
+    ogc_req = ogc_context.begin(a.base_url.rstrip("/") + request.path[len(bp.url_prefix or ""):],
                                 list(request.args.items(multi=True)))
+    ogc_req.method = request.method
+    ogc_req.if_match = request.headers.get("If-Match")
+    ogc_req.content_crs = request.headers.get("Content-Crs")
+    ogc_req.require_if_match = current_app.extensions["cadastre_settings"].require_if_match
     api_request = APIRequest.from_flask(request, a.locales)
     ogc_req.raw_ok = raw and api_request.format in (None, "json")
     if not skip_valid_check and not api_request.is_valid():
@@ -69,8 +72,9 @@ def dispatch(fn: Callable, *args: Any, skip_valid_check: bool = False,
         headers, status, content = fn(a, api_request, *args)
         content = apply_gzip(headers, content)
     response = make_response(content, status)
-    if headers:
-        response.headers = headers
+    # Keep Flask's Headers object (sessions add Vary to it); pygeoapi gives a plain dict.
+    for key, value in (headers or {}).items():
+        response.headers[key] = value
     return response
 
 
@@ -150,24 +154,24 @@ def items(collection_id: str, item_id: str | None = None) -> Response:
     if item_id is None:
         if m == "POST":
             if request.content_type and request.content_type.startswith("application/geo+json"):
-                return dispatch(it.manage_collection_item, "create", collection_id,
-                                skip_valid_check=True)
+                return _written(dispatch(it.manage_collection_item, "create", collection_id,
+                                         skip_valid_check=True))
             return _items_page(dispatch(it.get_collection_items, collection_id,
                                         skip_valid_check=True, raw=True))
         if m == "OPTIONS":
-            return dispatch(it.manage_collection_item, "options", collection_id,
-                            skip_valid_check=True)
+            return _allow(dispatch(it.manage_collection_item, "options", collection_id,
+                                   skip_valid_check=True), item=False)
         return _items_page(dispatch(it.get_collection_items, collection_id,
                                     skip_valid_check=True, raw=True))
     if m == "DELETE":
-        return dispatch(it.manage_collection_item, "delete", collection_id, item_id,
-                        skip_valid_check=True)
+        return _written(dispatch(it.manage_collection_item, "delete", collection_id, item_id,
+                                 skip_valid_check=True))
     if m in ("PUT", "PATCH"):
-        return dispatch(it.manage_collection_item, "update", collection_id, item_id,
-                        skip_valid_check=True)
+        return _written(dispatch(it.manage_collection_item, "update", collection_id, item_id,
+                                 skip_valid_check=True))
     if m == "OPTIONS":
-        return dispatch(it.manage_collection_item, "options", collection_id, item_id,
-                        skip_valid_check=True)
+        return _allow(dispatch(it.manage_collection_item, "options", collection_id, item_id,
+                               skip_valid_check=True), item=True)
     response = dispatch(it.get_collection_item, collection_id, item_id)
     return _with_etag(response, cache_seconds=0)
 
@@ -201,6 +205,39 @@ def tile(collection_id: str, tms: str, z: str, y: str, x: str) -> Response:
                         skip_valid_check=True)
     coll = COLLECTIONS.get(collection_id)
     return _with_etag(response, cache_seconds=coll.cache_seconds if coll else 60)
+
+
+def _allow(response: Response, item: bool) -> Response:
+    """OPTIONS: the methods QGIS looks for (it enables editing only from ``Allow``).
+
+    Write methods are listed only for callers whose role may write the collection, so QGIS
+    offers editing to a registrar and not to a viewer or an anonymous user.
+    """
+    from cadastre_gis import policy
+
+    from .security import current_role
+
+    allow = [x.strip() for x in response.headers.get("Allow", "").split(",") if x.strip()]
+    if item and "PUT" in allow and "PATCH" not in allow:
+        allow.insert(allow.index("PUT") + 1, "PATCH")
+    cid = (request.view_args or {}).get("collection_id", "")
+    if not policy.allowed(current_role(), f"features.write.{cid}"):
+        allow = [m for m in allow if m not in ("POST", "PUT", "PATCH", "DELETE")]
+    if allow and "OPTIONS" not in allow:
+        allow.append("OPTIONS")
+    if allow:
+        response.headers["Allow"] = ", ".join(allow)
+    return response
+
+
+def _written(response: Response) -> Response:
+    """After a Part 4 write: the item's new ETag (its version), so a client can write again."""
+    from ogc_api import context as ogc_context
+
+    etag = ogc_context.current().etag
+    if response.status_code in (200, 201, 204) and etag and request.method != "DELETE":
+        response.headers["ETag"] = etag
+    return response
 
 
 def _items_page(response: Response) -> Response:
