@@ -1,13 +1,18 @@
-"""Public portal: the landing page with real figures per district (the map comes with the portal issue)."""
+"""Public portal: the offline web map (MapLibre on our own vector tiles), search and parcel card,
+and the real figures per district below the map."""
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from flask import Blueprint, Response, jsonify, render_template, request
 from sqlalchemy import text
 
 from .db import conn
 
 bp = Blueprint("portal", __name__)
+
+# Tashkent at a glance: [lon, lat], zoom (Amir Temur square).
+CITY_CENTRE = (69.2797, 41.3111)
+CITY_ZOOM = 10.5
 
 
 def district_figures() -> list[dict]:
@@ -23,9 +28,43 @@ def district_figures() -> list[dict]:
     return [dict(r._mapping) for r in rows]
 
 
+def district_labels() -> dict:
+    """One label point per district (CRS84 GeoJSON), so names are not repeated per tile."""
+    rows = conn().execute(text("""
+        SELECT d.code, d.name, ST_X(c) AS lon, ST_Y(c) AS lat
+          FROM district d
+          CROSS JOIN LATERAL (SELECT ST_Transform(ST_PointOnSurface(d.geom), 4326) AS c) g
+         ORDER BY d.code"""))
+    return {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "id": int(r.code),
+         "geometry": {"type": "Point", "coordinates": [round(r.lon, 6), round(r.lat, 6)]},
+         "properties": {"code": r.code, "name": r.name}} for r in rows]}
+
+
+def city_bounds() -> list[float] | None:
+    """The extent of all districts in CRS84 [minx, miny, maxx, maxy]."""
+    row = conn().execute(text(
+        "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM"
+        " (SELECT box2d(ST_Transform(ST_SetSRID(ST_Extent(geom), 32642), 4326)) AS e"
+        "  FROM district) x")).first()
+    if row is None or row[0] is None:
+        return None
+    return [round(float(v), 5) for v in row]
+
+
 @bp.route("/")
 def index():  # type: ignore[no-untyped-def]
-    """Landing page: what the platform holds, per district."""
+    """The map with search, and what the platform holds per district."""
     figures = district_figures()
     totals = {k: sum(f[k] for f in figures) for k in ("parcels", "buildings", "open_incidents")}
-    return render_template("index.html", figures=figures, totals=totals)
+    return render_template("portal/index.html", figures=figures, totals=totals,
+                           bounds=city_bounds(), centre=CITY_CENTRE, zoom=CITY_ZOOM,
+                           parcel=request.args.get("parcel", ""))
+
+
+@bp.route("/api/districts/labels")
+def labels() -> Response:
+    """District name points for the map."""
+    resp = jsonify(district_labels())
+    resp.headers["Cache-Control"] = "public, max-age=3600"
+    return resp
