@@ -6,7 +6,8 @@ import secrets
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import (Blueprint, Response, g, redirect, render_template, request, url_for)
+from flask import Blueprint, Response, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from sqlalchemy import text
 
 from cadastre_gis import payments, tax
@@ -95,7 +96,7 @@ def pay():  # type: ignore[no-untyped-def]
     if result["status"] == "succeeded":
         return redirect(url_for("taxes.receipt", number=result["receipt_number"]), code=303)
     reason = result.get("failure_reason") or result["status"]
-    return _page(year, f"payment {result['status']}: {reason}", 402)
+    return _page(year, _("Payment failed: %(reason)s", reason=reason), 402)
 
 
 def _receipt(number: str) -> dict[str, Any]:
