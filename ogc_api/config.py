@@ -16,9 +16,52 @@ PROCESSES: dict[str, str] = {}
 PROCESS_POLICY: dict[str, str] = {}
 
 
+CITY_BBOX = [69.1, 41.15, 69.5, 41.45]
+
+
 def collections(settings: Settings) -> dict[str, Any]:
-    """The feature/tile collections (filled in by the OGC API issue)."""
-    return {}
+    """The public feature and tile collections, served by our PostGIS providers."""
+    from datetime import UTC, datetime
+
+    from .collections import COLLECTIONS, TILED
+    from .sql import SUPPORTED_CRS
+
+    url = settings.url()
+    out: dict[str, Any] = {}
+    for cid, c in COLLECTIONS.items():
+        extents: dict[str, Any] = {"spatial": {"bbox": CITY_BBOX, "crs": SUPPORTED_CRS[0]}}
+        if c.time:
+            extents["temporal"] = {"begin": datetime(1991, 1, 1, tzinfo=UTC), "end": None}
+        providers: list[dict[str, Any]] = [{
+            "type": "feature",
+            "name": "ogc_api.provider.CadastreProvider",
+            "data": url,
+            "collection": cid,
+            "id_field": "id",
+            "storage_crs": "http://www.opengis.net/def/crs/EPSG/0/32642",
+            "crs": list(SUPPORTED_CRS),
+            "editable": False,
+        }]
+        if cid in TILED:
+            providers.append({
+                "type": "tile",
+                "name": "ogc_api.tiles.CadastreTileProvider",
+                "data": url,
+                "collection": cid,
+                "options": {"zoom": {"min": c.min_zoom, "max": c.max_zoom},
+                            "schemes": ["WebMercatorQuad"]},
+                "format": {"name": "mvt", "mimetype": "application/vnd.mapbox-vector-tile"},
+            })
+        out[cid] = {
+            "type": "collection",
+            "title": {"en": c.title},
+            "description": {"en": c.description},
+            "keywords": {"en": list(c.keywords)},
+            "links": [],
+            "extents": extents,
+            "providers": providers,
+        }
+    return out
 
 
 def build_config(settings: Settings) -> dict[str, Any]:

@@ -27,8 +27,14 @@ def init_app(app: Flask) -> None:
 
     settings = app.extensions["cadastre_settings"]
     config = build_config(settings)
-    openapi = get_oas(config, fail_on_invalid_collection=False)
-    app.extensions["pygeoapi"] = API(config, openapi)
+    from ogc_api.openapi import localize
+
+    openapi = localize(get_oas(config, fail_on_invalid_collection=False))
+    api_ = API(config, openapi)
+    # pygeoapi 0.24 renders the TileMatrixSets pages with the whole config as template
+    # config; a top-level 'path' makes those pages use our offline templates too.
+    api_.tpl_config["path"] = config["server"]["templates"]["path"]
+    app.extensions["pygeoapi"] = api_
     app.extensions["pygeoapi_config"] = config
     app.register_blueprint(bp)
 
@@ -42,8 +48,12 @@ def dispatch(fn: Callable, *args: Any, skip_valid_check: bool = False) -> Respon
     """Run one pygeoapi API function for the current request."""
     from pygeoapi.api import APIRequest, apply_gzip
 
+    from ogc_api import context as ogc_context
+
     a = api()
     context.set_caller(current_account(), current_actor())
+    ogc_context.begin(a.base_url.rstrip("/") + request.path[len(bp.url_prefix or ""):],
+                      list(request.args.items(multi=True)))
     api_request = APIRequest.from_flask(request, a.locales)
     if not skip_valid_check and not api_request.is_valid():
         headers, status, content = a.get_format_exception(api_request)
@@ -138,7 +148,8 @@ def items(collection_id: str, item_id: str | None = None) -> Response:
         if m == "OPTIONS":
             return dispatch(it.manage_collection_item, "options", collection_id,
                             skip_valid_check=True)
-        return dispatch(it.get_collection_items, collection_id, skip_valid_check=True)
+        return _items_page(dispatch(it.get_collection_items, collection_id,
+                                    skip_valid_check=True))
     if m == "DELETE":
         return dispatch(it.manage_collection_item, "delete", collection_id, item_id,
                         skip_valid_check=True)
@@ -148,7 +159,8 @@ def items(collection_id: str, item_id: str | None = None) -> Response:
     if m == "OPTIONS":
         return dispatch(it.manage_collection_item, "options", collection_id, item_id,
                         skip_valid_check=True)
-    return dispatch(it.get_collection_item, collection_id, item_id)
+    response = dispatch(it.get_collection_item, collection_id, item_id)
+    return _with_etag(response, cache_seconds=0)
 
 
 @bp.route("/collections/<path:collection_id>/tiles")
@@ -174,8 +186,49 @@ def tile(collection_id: str, tms: str, z: str, y: str, x: str) -> Response:
     """One tile (OGC order: tileMatrix/tileRow/tileCol = z/y/x)."""
     import pygeoapi.api.tiles as tiles
 
-    return dispatch(tiles.get_collection_tiles_data, collection_id, tms, z, y, x,
-                    skip_valid_check=True)
+    from ogc_api.collections import COLLECTIONS
+
+    response = dispatch(tiles.get_collection_tiles_data, collection_id, tms, z, y, x,
+                        skip_valid_check=True)
+    coll = COLLECTIONS.get(collection_id)
+    return _with_etag(response, cache_seconds=coll.cache_seconds if coll else 60)
+
+
+def _items_page(response: Response) -> Response:
+    """Drop the offset-based next link pygeoapi adds to a full last keyset page."""
+    import json
+
+    from ogc_api import context as ogc_context
+
+    if (ogc_context.current().drop_next and response.status_code == 200
+            and "json" in (response.content_type or "")):
+        doc = json.loads(response.get_data())
+        doc["links"] = [link for link in doc.get("links", []) if link.get("rel") != "next"]
+        response.set_data(json.dumps(doc, ensure_ascii=False))
+    return response
+
+
+def _with_etag(response: Response, cache_seconds: int) -> Response:
+    """Add ETag (the provider's version tag, else a content hash), Cache-Control, 304."""
+    import hashlib
+
+    from ogc_api import context as ogc_context
+
+    if response.status_code != 200:
+        return response
+    etag = ogc_context.current().etag
+    fmt = request.args.get("f")
+    if etag and fmt not in (None, "json"):
+        etag = None  # the version tag names the JSON representation only
+    if etag is None:
+        etag = '"' + hashlib.blake2b(response.get_data(), digest_size=12).hexdigest() + '"'
+    response.headers["ETag"] = etag
+    response.headers["Cache-Control"] = (f"public, max-age={cache_seconds}" if cache_seconds
+                                         else "no-cache")
+    if etag in [t.strip() for t in request.headers.get("If-None-Match", "").split(",")]:
+        response.status_code = 304
+        response.set_data(b"")
+    return response
 
 
 @bp.route("/processes")
