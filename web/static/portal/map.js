@@ -6,7 +6,7 @@
   var cfg = JSON.parse(document.getElementById("portal-config").textContent);
   var t = cfg.i18n;
   var origin = window.location.origin;
-  var portal = (window.portal = { highlighted: null, ready: false, tileBytes: 0 });
+  var portal = (window.portal = { highlighted: null, ready: false });
 
   function tiles(id) {
     return [origin + "/ogc/collections/" + id + "/tiles/WebMercatorQuad/{z}/{y}/{x}?f=mvt"];
@@ -19,8 +19,8 @@
     sources: {
       districts: { type: "vector", tiles: tiles("districts"), minzoom: 0, maxzoom: 14,
                    attribution: "© Tashkent city cadastre" },
-      parcels: { type: "vector", tiles: tiles("parcels"), minzoom: 13, maxzoom: 16 },
-      buildings: { type: "vector", tiles: tiles("buildings"), minzoom: 14, maxzoom: 16 },
+      parcels: { type: "vector", tiles: tiles("parcels"), minzoom: 14, maxzoom: 16 },
+      buildings: { type: "vector", tiles: tiles("buildings"), minzoom: 15, maxzoom: 16 },
       "district-labels": { type: "geojson", data: origin + "/api/districts/labels" },
       highlight: { type: "geojson", data: { type: "FeatureCollection", features: [] } }
     },
@@ -28,7 +28,7 @@
       { id: "background", type: "background", paint: { "background-color": "#f3efe6" } },
       { id: "district-fill", type: "fill", source: "districts", "source-layer": "districts",
         paint: { "fill-color": "#e8e2d2", "fill-opacity": ["interpolate", ["linear"], ["zoom"], 10, 1, 15, 0.4] } },
-      { id: "parcel-fill", type: "fill", source: "parcels", "source-layer": "parcels", minzoom: 13,
+      { id: "parcel-fill", type: "fill", source: "parcels", "source-layer": "parcels", minzoom: 14,
         paint: {
           "fill-color": ["match", ["get", "permitted_use"],
             "individual_housing", "#fbf3d5", "multi_apartment", "#f6dfc4",
@@ -93,14 +93,6 @@
     document.getElementById("map-fallback").hidden = false;
   }
 
-  // Tile bytes for the benchmark (Resource Timing; same-origin so sizes are visible).
-  portal.tileStats = function () {
-    var n = 0, bytes = 0;
-    performance.getEntriesByType("resource").forEach(function (r) {
-      if (r.name.indexOf("/tiles/WebMercatorQuad/") > -1) { n += 1; bytes += r.transferSize || r.encodedBodySize || 0; }
-    });
-    return { tiles: n, bytes: bytes };
-  };
   portal.renderedParcels = function () {
     if (!map || !map.getLayer("parcel-fill")) { return []; }
     return map.queryRenderedFeatures({ layers: ["parcel-fill"] }).map(function (f) {
