@@ -165,8 +165,8 @@ def passport_pdf(item: dict[str, Any], geom: dict[str, Any] | None, account: dic
     if not item["buildings"]:
         p.line(_("No buildings registered."))
     for b in item["buildings"]:
-        p.line(f"{b['cadastral_number']} · {b['building_use']} · {b['floors'] or '—'} "
-               f"{_('floors')} · {area(b['floor_area_m2'])} · {money(b['cadastral_value'])}", 9)
+        p.line(f"{b['cadastral_number']} · {b['building_use']} · {_('floors')}: "
+               f"{b['floors'] or '—'} · {area(b['floor_area_m2'])} · {money(b['cadastral_value'])}", 9)
     p.space(6)
     p.line(_("Your rights"), 12, bold=True)
     holder = account.get("full_name") or account.get("username")

@@ -137,7 +137,7 @@
     c.buildings.forEach(function (b) {
       var li = document.createElement("li");
       var parts = [b.cadastral_number, t.use[b.building_use] || b.building_use];
-      if (b.floors) { parts.push(b.floors + " " + t.floors); }
+      if (b.floors) { parts.push(t.floors + ": " + b.floors); }
       if (b.floor_area_m2) { parts.push(num(b.floor_area_m2, t.m2)); }
       if (b.year_built) { parts.push(t.built + " " + b.year_built); }
       if (b.cadastral_value) { parts.push(num(b.cadastral_value, t.uzs)); }
@@ -152,7 +152,12 @@
       .then(function (r) { if (!r.ok) { throw new Error(r.status); } return r.json(); })
       .then(function (c) {
         showCard(c); setHighlight(c);
-        if (focus) { card.focus(); }
+        if (focus) { card.focus({ preventScroll: true }); }
+        // On a phone the map sits below the search: bring it into view.
+        var el = document.getElementById("map");
+        if (el && el.getBoundingClientRect().top > window.innerHeight * 0.5) {
+          el.scrollIntoView({ block: "start", behavior: portal.instant ? "auto" : "smooth" });
+        }
         return c;
       })
       .catch(function () { statusEl.textContent = t.notFound; });
