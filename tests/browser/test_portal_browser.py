@@ -128,6 +128,13 @@ def test_sign_in_my_property_pay_receipt(page, live_server, artifacts, engine) -
         page.evaluate("""() => { const a = document.querySelector("a[href*='/my/passport/']");
                                a.setAttribute('download', ''); a.click(); }""")
     assert dl.value.suggested_filename.endswith(".pdf")
+    # "Show on map" opens the public map on that parcel
+    mine = page.locator("a.button.secondary", has_text="Show on map").first
+    number_mine = mine.get_attribute("href").split("parcel=")[1].replace("%3A", ":")
+    mine.click()
+    page.wait_for_function(f"() => window.portal && window.portal.highlighted === '{number_mine}'")
+    page.go_back()
+    page.wait_for_url("**/my")
     page.click("text=See and pay your taxes")
     page.wait_for_url("**/taxes")
     page.select_option("#year", "2025")
