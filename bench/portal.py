@@ -151,6 +151,35 @@ def measure(base: str, viewport: tuple[int, int], place: tuple[str, float, float
             "parcels_drawn": parcels, "outside": outside}
 
 
+SEARCHES = [("number, exact", "10:09:{n}"), ("number, prefix", "10:09:0"),
+            ("address", "Shota Rustaveli koʻchasi, 12-uy"),
+            ("address with a typo", "Shota Rustavli kochasi 12-uy"),
+            ("street only", "Amir Temur")]
+
+
+def search_latency(base: str, rounds: int = 15) -> list[dict]:
+    """Median and worst latency of /api/search for number and address queries."""
+    import json
+    from urllib.parse import quote
+
+    with urllib.request.urlopen(base + "/api/search?limit=1&q=10:09:0") as r:
+        some = json.load(r)["results"][0]["cadastral_number"]
+    out = []
+    for label, q in SEARCHES:
+        q = some if label == "number, exact" else q
+        times, hits = [], 0
+        for _ in range(rounds):
+            t = time.perf_counter()
+            with urllib.request.urlopen(f"{base}/api/search?limit=10&q={quote(q)}") as r:
+                hits = len(json.load(r)["results"])
+            times.append((time.perf_counter() - t) * 1000)
+        out.append({"label": label, "q": q, "median_ms": statistics.median(times),
+                    "max_ms": max(times), "hits": hits})
+        print(f"search {label:22} {statistics.median(times):6.1f} ms (max {max(times):.1f}),"
+              f" {hits} results", flush=True)
+    return out
+
+
 def main() -> None:
     """Build, serve, measure, write bench/results/portal.md."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -166,6 +195,7 @@ def main() -> None:
     proc, base = serve(env)
     rows: dict[str, list[dict]] = {}
     try:
+        searches = search_latency(base)
         for label, vp in VIEWPORTS.items():
             rows[label] = []
             for place in PLACES:
@@ -179,10 +209,10 @@ def main() -> None:
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
-    write(Path(args.out), n, rows)
+    write(Path(args.out), n, rows, searches)
 
 
-def write(out: Path, n: int, rows: dict[str, list[dict]]) -> None:
+def write(out: Path, n: int, rows: dict[str, list[dict]], searches: list[dict]) -> None:
     """The Markdown report."""
     out.parent.mkdir(parents=True, exist_ok=True)
     lines = [
@@ -216,6 +246,11 @@ def write(out: Path, n: int, rows: dict[str, list[dict]]) -> None:
     verdict = "met" if worst < TARGET_S * 1000 else "NOT met"
     lines += [f"Target < {TARGET_S:.0f} s: **{verdict}** (worst {worst:.0f} ms, median "
               f"{statistics.median(all_first):.0f} ms over {len(all_first)} cold loads).", ""]
+    lines += ["## Search API (`/api/search`, limit 10, same server, 15 rounds each)", "",
+              "| query | text | median, ms | max, ms | results |", "|---|---|---:|---:|---:|"]
+    lines += [f"| {s['label']} | `{s['q']}` | {s['median_ms']:.1f} | {s['max_ms']:.1f} | "
+              f"{s['hits']} |" for s in searches]
+    lines.append("")
     out.write_text("\n".join(lines))
     print(f"wrote {out}")
 
