@@ -18,7 +18,7 @@ CITY_ZOOM = 10.5
 def district_figures() -> list[dict]:
     """Active parcels, buildings and open incidents per district."""
     rows = conn().execute(text("""
-        SELECT d.code, d.name,
+        SELECT d.code, d.name, d.name_ru,
                (SELECT count(*) FROM parcel p WHERE p.district_id = d.id AND p.status = 'active') AS parcels,
                (SELECT count(*) FROM building b WHERE b.district_id = d.id AND b.status = 'active') AS buildings,
                (SELECT count(*) FROM incident i WHERE i.district_id = d.id
@@ -31,14 +31,15 @@ def district_figures() -> list[dict]:
 def district_labels() -> dict:
     """One label point per district (CRS84 GeoJSON), so names are not repeated per tile."""
     rows = conn().execute(text("""
-        SELECT d.code, d.name, ST_X(c) AS lon, ST_Y(c) AS lat
+        SELECT d.code, d.name, d.name_ru, ST_X(c) AS lon, ST_Y(c) AS lat
           FROM district d
           CROSS JOIN LATERAL (SELECT ST_Transform(ST_PointOnSurface(d.geom), 4326) AS c) g
          ORDER BY d.code"""))
     return {"type": "FeatureCollection", "features": [
         {"type": "Feature", "id": int(r.code),
          "geometry": {"type": "Point", "coordinates": [round(r.lon, 6), round(r.lat, 6)]},
-         "properties": {"code": r.code, "name": r.name}} for r in rows]}
+         "properties": {"code": r.code, "name": r.name, "name_ru": r.name_ru or r.name}}
+        for r in rows]}
 
 
 def city_bounds() -> list[float] | None:

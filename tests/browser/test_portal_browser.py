@@ -168,6 +168,11 @@ def test_language_switch_is_remembered(page, live_server, artifacts) -> None:  #
     assert "Найти участок" in page.inner_text("label[for=search-q]")
     page.goto(live_server + "/")  # no ?lang: the cookie remembers
     assert page.evaluate("document.documentElement.lang") == "ru"
+    page.wait_for_function(MAP_IDLE, timeout=30000)
+    names = page.evaluate("""() => window.portalMap.queryRenderedFeatures({layers: ['district-label']})
+                                     .map(f => f.properties.name_ru)""")
+    assert "Юнусабад" in names or "Чиланзар" in names  # Cyrillic labels from our glyphs
+    page.screenshot(path=str(artifacts / "portal-ru.png"))
     page.click(".langs a[lang=uz]")
     page.wait_for_function("document.documentElement.lang === 'uz'")
     assert "kadastr raqami" in page.inner_text("label[for=search-q]")

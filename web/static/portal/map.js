@@ -18,7 +18,7 @@
     glyphs: origin + "/static/portal/glyphs/{fontstack}/{range}.pbf",
     sources: {
       districts: { type: "vector", tiles: tiles("districts"), minzoom: 0, maxzoom: 14,
-                   attribution: "© Tashkent city cadastre" },
+                   attribution: t.attribution },
       parcels: { type: "vector", tiles: tiles("parcels"), minzoom: 14, maxzoom: 16 },
       buildings: { type: "vector", tiles: tiles("buildings"), minzoom: 15, maxzoom: 16 },
       "district-labels": { type: "geojson", data: origin + "/api/districts/labels" },
@@ -53,7 +53,7 @@
                   "text-max-width": 20, "symbol-placement": "point" },
         paint: { "text-color": "#3b3226", "text-halo-color": "#ffffff", "text-halo-width": 1.2 } },
       { id: "district-label", type: "symbol", source: "district-labels", maxzoom: 15,
-        layout: { "text-field": ["get", "name"], "text-font": ["DejaVuSans-Bold"],
+        layout: { "text-field": ["get", cfg.lang === "ru" ? "name_ru" : "name"], "text-font": ["DejaVuSans-Bold"],
                   "text-size": ["interpolate", ["linear"], ["zoom"], 9, 11, 14, 16],
                   "text-transform": "uppercase", "text-letter-spacing": 0.05 },
         paint: { "text-color": "#2d2a26", "text-halo-color": "#ffffff", "text-halo-width": 1.5 } }
