@@ -95,6 +95,8 @@ def pay():  # type: ignore[no-untyped-def]
         return _page(year, exc.message, http_status(exc))
     if result["status"] == "succeeded":
         return redirect(url_for("taxes.receipt", number=result["receipt_number"]), code=303)
+    if result["status"] == "pending":  # a double submit while the first is still at the provider
+        return _page(year, _("Your payment is being processed; reload this page in a moment."), 202)
     reason = result.get("failure_reason") or result["status"]
     return _page(year, _("Payment failed: %(reason)s", reason=reason), 402)
 

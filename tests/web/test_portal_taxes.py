@@ -174,3 +174,46 @@ def test_taxes_page_pay_and_receipt(app, engine) -> None:  # type: ignore[no-unt
         with engine.begin() as c:
             c.execute(text("DELETE FROM payment WHERE idempotency_key = :k"),
                       {"k": fields["idempotency_key"]})
+
+
+class CountingProvider(payments.SandboxProvider):
+    """The sandbox, counting how often it is asked to charge."""
+
+    name = "counting"
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def charge(self, **kw):  # type: ignore[no-untyped-def,override]
+        self.calls += 1
+        return super().charge(**kw)
+
+
+def test_concurrent_double_submit_charges_once(engine) -> None:  # type: ignore[no-untyped-def]
+    from concurrent.futures import ThreadPoolExecutor
+
+    prov = CountingProvider()
+    payments.PROVIDERS["counting"] = prov
+    with engine.begin() as c:
+        party = citizen_party(c)
+        a = tax.assess(c, party, 2026)[-1]
+    key = "test-concurrent-submit-01"
+
+    def submit(_i: int) -> dict:
+        return payments.pay(engine, assessment_id=a["id"], party_id=party, account_id=None,
+                            amount="700", idempotency_key=key, provider_name="counting",
+                            card_number=payments.SandboxProvider.TEST_CARD, actor="pytest")
+
+    try:
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            results = list(pool.map(submit, range(6)))
+        assert prov.calls == 1
+        assert len({r["id"] for r in results}) == 1
+        assert sum(1 for r in results if not r["repeated"]) == 1
+        with engine.connect() as c:
+            assert c.execute(text("SELECT count(*), sum(amount) FROM payment WHERE assessment_id = :a"),
+                             {"a": a["id"]}).one() == (1, Decimal("700"))
+    finally:
+        payments.PROVIDERS.pop("counting", None)
+        with engine.begin() as c:
+            c.execute(text("DELETE FROM payment WHERE assessment_id = :a"), {"a": a["id"]})
