@@ -217,3 +217,22 @@ def test_concurrent_double_submit_charges_once(engine) -> None:  # type: ignore[
         payments.PROVIDERS.pop("counting", None)
         with engine.begin() as c:
             c.execute(text("DELETE FROM payment WHERE assessment_id = :a"), {"a": a["id"]})
+
+
+def test_declined_card_on_the_page(app, engine) -> None:  # type: ignore[no-untyped-def]
+    client = app.test_client()
+    login(client)
+    html = client.get("/taxes?year=2026&lang=en").get_data(as_text=True)
+    form = re.search(r'<form method="post" action="/taxes/pay".*?</form>', html, re.S).group(0)
+    fields = dict(re.findall(r'name="([a-z_]+)" (?:inputmode="numeric" )?(?:autocomplete="[^"]+" )?value="([^"]*)"', form))
+    fields["card_number"] = "8600 0000 0000 0002"
+    try:
+        r = client.post("/taxes/pay?lang=en", data=fields)
+        assert r.status_code == 402
+        assert "Payment failed: card declined" in r.get_data(as_text=True)
+        bad = client.post("/taxes/pay?lang=en", data=dict(fields, idempotency_key="x"))
+        assert bad.status_code == 400 and "idempotency key" in bad.get_data(as_text=True)
+    finally:
+        with engine.begin() as c:
+            c.execute(text("DELETE FROM payment WHERE idempotency_key = :k"),
+                      {"k": fields["idempotency_key"]})
