@@ -144,7 +144,9 @@ def passport(number: str) -> Response:
     item = holding(conn(), party_id, number, _lang())
     geom = conn().execute(text(
         "SELECT ST_AsGeoJSON(geom, 2)::json FROM parcel WHERE id = :i"), {"i": item["id"]}).scalar()
-    pdf = passport_pdf(item, geom, acc, request.host_url.rstrip("/"))
+    holder = conn().execute(text("SELECT full_name FROM party WHERE id = :p"),
+                            {"p": party_id}).scalar()
+    pdf = passport_pdf(item, geom, acc, request.host_url.rstrip("/"), holder)
     name = item["cadastral_number"].replace(":", "-")
     return Response(pdf, mimetype="application/pdf", headers={
         "Content-Disposition": f'inline; filename="passport-{name}.pdf"',

@@ -55,6 +55,19 @@ def area(v: Any) -> str:
     return f"{Decimal(v):,.1f}".replace(",", " ") + " " + _("m²")
 
 
+# Codes shown in PDFs; the msgids are extracted from web/my.py and the portal template.
+_WORDS = {"ownership": "ownership", "lease": "lease", "permanent_use": "permanent use",
+          "servitude": "servitude", "mortgage": "mortgage", "arrest": "arrest (ban)",
+          "residential": "residential", "apartment": "apartment building",
+          "commercial": "commercial", "office": "office", "industrial": "industrial",
+          "public": "public", "garage": "garage", "religious": "religious", "other": "other"}
+
+
+def word(code: str | None) -> str:
+    """The translated name of a right kind or building use code."""
+    return _(_WORDS[code]) if code in _WORDS else (code or "—")
+
+
 def share(num: int | None, den: int | None) -> str:
     """1/2, or — when the right has no share."""
     return f"{num}/{den}" if num and den else "—"
@@ -80,7 +93,9 @@ class _Page:
         self.c.drawString(18 * mm, self.y, text)
         self.y -= size * gap
 
-    def pair(self, label: str, value: str) -> None:
+    def pair(self, label: str, value: str, width: float = 85 * mm) -> None:
+        from reportlab.lib.utils import simpleSplit
+
         if self.y < 20 * mm:
             self.c.showPage()
             self.y = self.h - 20 * mm
@@ -88,7 +103,10 @@ class _Page:
         self.c.setFillGray(0.35)
         self.c.drawString(18 * mm, self.y, label)
         self.c.setFillGray(0)
-        self.c.drawString(70 * mm, self.y, value)
+        for k, part in enumerate(simpleSplit(value, self.font, 10, width) or [""]):
+            if k:
+                self.y -= 12.5
+            self.c.drawString(70 * mm, self.y, part)
         self.y -= 14.5
 
     def space(self, pts: float = 8) -> None:
@@ -144,7 +162,7 @@ def _plan(p: _Page, geom: dict[str, Any], x: float, y: float, size: float) -> No
 
 
 def passport_pdf(item: dict[str, Any], geom: dict[str, Any] | None, account: dict[str, Any],
-                 base_url: str) -> bytes:
+                 base_url: str, holder: str | None = None) -> bytes:
     """Cadastral passport of one parcel: public data plus the holder's own rights."""
     p = _Page(_("Cadastral passport %(n)s", n=item["cadastral_number"]))
     p.line(_("Cadastral passport of a land parcel"), 16, bold=True, gap=1.6)
@@ -165,14 +183,14 @@ def passport_pdf(item: dict[str, Any], geom: dict[str, Any] | None, account: dic
     if not item["buildings"]:
         p.line(_("No buildings registered."))
     for b in item["buildings"]:
-        p.line(f"{b['cadastral_number']} · {b['building_use']} · {_('floors')}: "
+        p.line(f"{b['cadastral_number']} · {word(b['building_use'])} · {_('floors')}: "
                f"{b['floors'] or '—'} · {area(b['floor_area_m2'])} · {money(b['cadastral_value'])}", 9)
     p.space(6)
     p.line(_("Your rights"), 12, bold=True)
-    holder = account.get("full_name") or account.get("username")
+    holder = holder or account.get("full_name") or account.get("username")
     p.line(_("Holder: %(name)s (PINFL %(pinfl)s)", name=holder, pinfl=account.get("pinfl") or "—"), 9)
     for r in item["rights"]:
-        p.line(f"{r['object_number']} · {r['kind']} · {_('share')} "
+        p.line(f"{r['object_number']} · {word(r['kind'])} · {_('share')} "
                f"{share(r['share_num'], r['share_den'])} · {_('since')} {r['starts_on'] or '—'}", 9)
     if item["co_owners"]:
         p.line(_("Other co-owners: %(n)s", n=item["co_owners"]), 9)
@@ -181,7 +199,7 @@ def passport_pdf(item: dict[str, Any], geom: dict[str, Any] | None, account: dic
     if not item["encumbrances"]:
         p.line(_("None registered."))
     for e in item["encumbrances"]:
-        p.line(f"{e['kind']} · {e['holder'] or '—'} · {e['registration_number'] or '—'} · "
+        p.line(f"{word(e['kind'])} · {e['holder'] or '—'} · {e['registration_number'] or '—'} · "
                f"{_('since')} {e['starts_on'] or '—'}"
                + (f" · {money(e['amount_uzs'])}" if e["amount_uzs"] else ""), 9)
     p.space(10)

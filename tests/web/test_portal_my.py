@@ -47,7 +47,7 @@ def test_my_lists_holdings_with_shares(app, engine) -> None:  # type: ignore[no-
     assert client.get(f"/my/passport/{other}.pdf").status_code == 404
 
 
-def test_passport_pdf(app, engine) -> None:  # type: ignore[no-untyped-def]
+def test_passport_pdf(app, engine, artifacts) -> None:  # type: ignore[no-untyped-def]
     client = app.test_client()
     login(client)
     with engine.connect() as c:
@@ -56,6 +56,7 @@ def test_passport_pdf(app, engine) -> None:  # type: ignore[no-untyped-def]
               JOIN parcel p ON p.id = r.parcel_id WHERE a.username = 'citizen' LIMIT 1""")).scalar()
     r = client.get(f"/my/passport/{number}.pdf?lang=en")
     assert r.status_code == 200 and r.mimetype == "application/pdf"
+    (artifacts / "portal-passport.pdf").write_bytes(r.data)
     text_ = PdfReader(io.BytesIO(r.data)).pages[0].extract_text()
     assert "Cadastral passport" in text_ and number in text_
     assert "1/2" in text_
