@@ -27,6 +27,7 @@ def collections(settings: Settings) -> dict[str, Any]:
     from .sql import SUPPORTED_CRS
 
     url = settings.url()
+    base = settings.base_url.rstrip("/") + "/ogc"
     out: dict[str, Any] = {}
     for cid, c in COLLECTIONS.items():
         extents: dict[str, Any] = {"spatial": {"bbox": CITY_BBOX, "crs": SUPPORTED_CRS[0]}}
@@ -57,7 +58,11 @@ def collections(settings: Settings) -> dict[str, Any]:
             "title": {"en": c.title},
             "description": {"en": c.description},
             "keywords": {"en": list(c.keywords)},
-            "links": [],
+            # GDAL's OAPIF driver reads field types from a describedby JSON schema (without
+            # it, "10:09:03:01:01:0045" is sniffed as a time)
+            "links": [{"type": "application/schema+json", "rel": "describedby",
+                       "title": "JSON schema of the items",
+                       "href": f"{base}/collections/{cid}/schema?f=json"}],
             "extents": extents,
             "providers": providers,
         }

@@ -23,6 +23,10 @@ class OgcRequest:
     """Set by the provider when it serves one item."""
     drop_next: bool = False
     """Set by the provider on a full last keyset page: there is no next page."""
+    raw_ok: bool = False
+    """The response is plain GeoJSON: the provider may hand over the features as JSON text."""
+    raw_features: str | None = None
+    """Features array as JSON text from PostGIS, spliced into pygeoapi's response."""
 
     def arg(self, name: str) -> str | None:
         """The first value of query parameter ``name``."""

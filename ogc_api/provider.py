@@ -35,6 +35,23 @@ from .sql import compile_filter, engine, geometry_json, output_crs, parse_dateti
 LOGGER = logging.getLogger(__name__)
 
 
+class FeaturesPlaceholder(list):
+    """Stands for ``n`` features whose JSON text is spliced in by the web layer.
+
+    pygeoapi only counts the features of a page before serializing it; parsing PostGIS's JSON
+    into Python objects and dumping it again costs more than the query itself.
+    """
+
+    def __init__(self, n: int) -> None:
+        """An empty list that reports length ``n``."""
+        super().__init__()
+        self.n = n
+
+    def __len__(self) -> int:
+        """The number of features it stands for."""
+        return self.n
+
+
 def encode_cursor(last_id: int) -> str:
     """Opaque keyset cursor for the page after ``last_id``."""
     return base64.urlsafe_b64encode(json.dumps([last_id]).encode()).decode().rstrip("=")
@@ -88,13 +105,7 @@ class CadastreProvider(BaseProvider):
         source, where = self._source(datetime_, params)
         conds = [where] if where != "true" else []
         if bbox:
-            if len(bbox) == 6:
-                bbox = [bbox[0], bbox[1], bbox[3], bbox[4]]
-            params.update(bx1=float(bbox[0]), by1=float(bbox[1]), bx2=float(bbox[2]),
-                          by2=float(bbox[3]))
-            conds.append("t.geom && ST_MakeEnvelope(%(bx1)s, %(by1)s, %(bx2)s, %(by2)s, 32642)"
-                         " AND ST_Intersects(t.geom, ST_MakeEnvelope(%(bx1)s, %(by1)s, %(bx2)s,"
-                         " %(by2)s, 32642))")
+            conds.append(self._bbox(bbox, req, params))
         for i, (name, value) in enumerate(properties or []):
             conds.append(self._equals(name, value, f"p{i}", params))
         if filterq is not None:
@@ -132,11 +143,9 @@ class CadastreProvider(BaseProvider):
         geom = "NULL::json" if skip_geometry else geometry_json(crs)
         props = properties_json(c, select_properties or None)
         sql = f"""
-SELECT json_build_object(
-         'type', 'FeatureCollection',
-         'features', coalesce(json_agg(json_build_object(
-             'type', 'Feature', 'id', p._id, 'geometry', p._geom, 'properties', p._props)
-           ORDER BY p._rn) FILTER (WHERE p._rn <= %(lim)s), '[]'::json))::text,
+SELECT coalesce(json_agg(json_build_object(
+           'type', 'Feature', 'id', p._id, 'geometry', p._geom, 'properties', p._props)
+         ORDER BY p._rn) FILTER (WHERE p._rn <= %(lim)s), '[]'::json)::text,
        count(*), max(p._id) FILTER (WHERE p._rn = %(lim)s)
   FROM (SELECT q.*, row_number() OVER () AS _rn
           FROM (SELECT t.id AS _id, {geom} AS _geom, {props} AS _props
@@ -145,9 +154,14 @@ SELECT json_build_object(
                  ORDER BY {order}
                  LIMIT %(lim1)s OFFSET %(off)s) q) p"""
         row = self._row(sql, params)
-        doc = json.loads(row[0])
         fetched, last_id = int(row[1]), row[2]
         returned = min(fetched, int(limit))
+        doc: dict[str, Any] = {"type": "FeatureCollection"}
+        if req.raw_ok:
+            doc["features"] = FeaturesPlaceholder(returned)
+            req.raw_features = row[0]
+        else:
+            doc["features"] = json.loads(row[0])
         doc["numberReturned"] = returned
         first_page = not cursor and not offset
         if want_count:
@@ -252,6 +266,29 @@ SELECT json_build_object('type', 'Feature', 'id', t.id, 'geometry', {geometry_js
                 params["t_end"] = end
                 conds.append(f"{col} <= %(t_end)s")
         return f"{c.table} t", " AND ".join(conds) or "true"
+
+    def _bbox(self, bbox: list, req: context.OgcRequest, params: dict[str, Any]) -> str:
+        """Bbox condition: the envelope in its own CRS, reprojected by PostGIS.
+
+        pygeoapi reprojects only two corners of the bbox; reprojecting the envelope polygon
+        in SQL (as TiPG does) keeps the features along its edges.
+        """
+        raw = req.arg("bbox")
+        crs = output_crs(req.arg("bbox-crs")) if raw else None
+        if raw and crs is not None:
+            v = [float(x) for x in raw.split(",")]
+            if len(v) == 6:
+                v = [v[0], v[1], v[3], v[4]]
+            if crs.flip:
+                v = [v[1], v[0], v[3], v[2]]
+            env = f"ST_MakeEnvelope(%(bx1)s, %(by1)s, %(bx2)s, %(by2)s, {int(crs.srid)})"
+            if crs.srid != 32642:
+                env = f"ST_Transform({env}, 32642)"
+        else:
+            v = list(bbox) if len(bbox) == 4 else [bbox[0], bbox[1], bbox[3], bbox[4]]
+            env = "ST_MakeEnvelope(%(bx1)s, %(by1)s, %(bx2)s, %(by2)s, 32642)"
+        params.update(bx1=v[0], by1=v[1], bx2=v[2], by2=v[3])
+        return f"ST_Intersects(t.geom, {env})"
 
     def _equals(self, name: str, value: str, key: str, params: dict[str, Any]) -> str:
         """``property=value`` query parameter as a bound equality."""

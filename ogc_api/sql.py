@@ -80,9 +80,13 @@ def properties_json(coll: Collection, names: list[str] | None = None) -> str:
 
 @lru_cache(maxsize=8)
 def engine(url: str) -> Engine:
-    """A pooled engine for the OGC API (one per database URL and process)."""
-    return create_engine(normalize_url(url), pool_size=4, max_overflow=8, pool_pre_ping=True,
-                         future=True)
+    """A pooled read-only engine for the OGC API (one per database URL and process).
+
+    Autocommit: every read is one statement, so there is no transaction to roll back when a
+    connection goes back to the pool; ``pool_recycle`` replaces a per-checkout ping.
+    """
+    return create_engine(normalize_url(url), pool_size=8, max_overflow=8, pool_recycle=600,
+                         isolation_level="AUTOCOMMIT", future=True)
 
 
 # ---------------------------------------------------------------------------------------

@@ -27,7 +27,10 @@ def init_app(app: Flask) -> None:
 
     settings = app.extensions["cadastre_settings"]
     config = build_config(settings)
+    from ogc_api import patches
     from ogc_api.openapi import localize
+
+    patches.install()
 
     openapi = localize(get_oas(config, fail_on_invalid_collection=False))
     api_ = API(config, openapi)
@@ -44,17 +47,23 @@ def api() -> Any:
     return current_app.extensions["pygeoapi"]
 
 
-def dispatch(fn: Callable, *args: Any, skip_valid_check: bool = False) -> Response:
-    """Run one pygeoapi API function for the current request."""
+def dispatch(fn: Callable, *args: Any, skip_valid_check: bool = False,
+             raw: bool = False) -> Response:
+    """Run one pygeoapi API function for the current request.
+
+    ``raw``: an items request whose features may come back as PostGIS's JSON text
+    (see ``_items_page``).
+    """
     from pygeoapi.api import APIRequest, apply_gzip
 
     from ogc_api import context as ogc_context
 
     a = api()
     context.set_caller(current_account(), current_actor())
-    ogc_context.begin(a.base_url.rstrip("/") + request.path[len(bp.url_prefix or ""):],
+    ogc_req = ogc_context.begin(a.base_url.rstrip("/") + request.path[len(bp.url_prefix or ""):],
                       list(request.args.items(multi=True)))
     api_request = APIRequest.from_flask(request, a.locales)
+    ogc_req.raw_ok = raw and api_request.format in (None, "json")
     if not skip_valid_check and not api_request.is_valid():
         headers, status, content = a.get_format_exception(api_request)
     else:
@@ -144,12 +153,13 @@ def items(collection_id: str, item_id: str | None = None) -> Response:
             if request.content_type and request.content_type.startswith("application/geo+json"):
                 return dispatch(it.manage_collection_item, "create", collection_id,
                                 skip_valid_check=True)
-            return dispatch(it.get_collection_items, collection_id, skip_valid_check=True)
+            return _items_page(dispatch(it.get_collection_items, collection_id,
+                                        skip_valid_check=True, raw=True))
         if m == "OPTIONS":
             return dispatch(it.manage_collection_item, "options", collection_id,
                             skip_valid_check=True)
         return _items_page(dispatch(it.get_collection_items, collection_id,
-                                    skip_valid_check=True))
+                                    skip_valid_check=True, raw=True))
     if m == "DELETE":
         return dispatch(it.manage_collection_item, "delete", collection_id, item_id,
                         skip_valid_check=True)
@@ -195,12 +205,28 @@ def tile(collection_id: str, tms: str, z: str, y: str, x: str) -> Response:
 
 
 def _items_page(response: Response) -> Response:
-    """Drop the offset-based next link pygeoapi adds to a full last keyset page."""
+    """Splice PostGIS's features JSON into pygeoapi's page; drop a wrong next link.
+
+    Our provider hands pygeoapi a placeholder list (see ``ogc_api.provider``) so that the
+    features are never parsed into Python objects and dumped again; pygeoapi serializes it
+    as ``"features":[]``, which we replace here with the JSON text from PostGIS.
+    """
     import json
 
     from ogc_api import context as ogc_context
 
-    if (ogc_context.current().drop_next and response.status_code == 200
+    req = ogc_context.current()
+    if req.raw_features is not None:
+        if response.status_code == 200:
+            body = response.get_data(as_text=True)
+            marker = '"features":[]'
+            i = body.find(marker)
+            if i < 0:  # never expected: fail loudly rather than serve an empty page
+                raise RuntimeError("features placeholder missing from the items page")
+            response.set_data(body[:i] + '"features":' + req.raw_features
+                              + body[i + len(marker):])
+        req.raw_features = None
+    if (req.drop_next and response.status_code == 200
             and "json" in (response.content_type or "")):
         doc = json.loads(response.get_data())
         doc["links"] = [link for link in doc.get("links", []) if link.get("rel") != "next"]

@@ -1,0 +1,83 @@
+"""Benchmark vector tiles: ours vs TiPG over the same seeded tiles at z14-z16.
+
+    .venv/bin/python bench/ogc_tiles.py --parcels 300000 --tiles 200 --rounds 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import morecantile  # noqa: E402
+
+from bench._servers import (  # noqa: E402
+    dump,
+    ensure_database,
+    log,
+    print_table,
+    run_pass,
+    start_ours,
+    start_tipg,
+    summarize,
+)
+from bench.ogc_features import centres  # noqa: E402
+
+
+def main() -> None:
+    """Run the benchmark."""
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--data-dir", type=Path, default=Path("/tmp/cadastre-bench"))
+    ap.add_argument("--parcels", type=int, default=300000)
+    ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--request-seed", type=int, default=11)
+    ap.add_argument("--tiles", type=int, default=200)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--concurrency", type=int, default=4)
+    ap.add_argument("--servers", default="ours,tipg")
+    ap.add_argument("--port", type=int, default=18420)
+    ap.add_argument("--output", type=Path, default=None)
+    args = ap.parse_args()
+
+    url = ensure_database(args.data_dir, args.parcels, args.seed)
+    tms = morecantile.tms.get("WebMercatorQuad")
+    rng = random.Random(args.request_seed)
+    tiles = [tms.tile(lon, lat, rng.choice([14, 15, 16]))
+             for lon, lat in centres(url, args.tiles, args.request_seed)]
+    servers = []
+    try:
+        for i, name in enumerate(args.servers.split(",")):
+            log(f"starting {name}")
+            start = {"ours": lambda p: start_ours(args.data_dir, p),
+                     "tipg": lambda p: start_tipg(args.data_dir, p, url)}[name]
+            servers.append(start(args.port + i))
+        urls = {s.name: [s.tiles.format(coll=s.collections["parcels"], z=t.z, x=t.x, y=t.y)
+                         for t in tiles] for s in servers}
+        for s in servers:
+            run_pass(s.name, urls[s.name][:10], args.concurrency)
+        results = []
+        for rnd in range(args.rounds):
+            order = servers if rnd % 2 == 0 else list(reversed(servers))
+            for s in order:
+                res = run_pass(s.name, urls[s.name], args.concurrency)
+                log(f"round {rnd + 1} {s.name}: {res.rps:.1f} tiles/s, errors {res.errors}")
+                results.append(res)
+        sizes = {r.server: sum(r.sizes) // max(1, len(r.sizes)) for r in results}
+    finally:
+        for s in servers:
+            s.stop()
+    summary = summarize(results)
+    text = print_table(f"Tiles: {args.parcels} parcels, {args.tiles} tiles z14-z16 x "
+                       f"{args.rounds} rounds, concurrency {args.concurrency}", summary)
+    text += f"\nmean tile size (bytes): {sizes}\n"
+    print(f"mean tile size (bytes): {sizes}")
+    if args.output:
+        args.output.write_text(text)
+    dump(args.data_dir / "tiles.json", {"summary": summary, "sizes": sizes})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,110 @@
+"""Vector tiles: MVT from PostGIS at the contract URL, properties, caps, zooms, caching."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import mapbox_vector_tile
+import morecantile
+import pytest
+from sqlalchemy import text
+
+TMS = morecantile.tms.get("WebMercatorQuad")
+CONTRACT = {
+    "parcels": {"id", "cadastral_number", "land_category", "permitted_use", "area_m2",
+                "district_id"},
+    "buildings": {"id", "cadastral_number", "parcel_id", "floors", "building_use"},
+    "districts": {"id", "code", "name"},
+    "incidents": {"id", "category", "status", "priority", "overdue"},
+}
+
+
+def tile_url(coll: str, t: morecantile.Tile) -> str:
+    """The contract URL of a tile: z/y/x."""
+    return f"/ogc/collections/{coll}/tiles/WebMercatorQuad/{t.z}/{t.y}/{t.x}?f=mvt"
+
+
+def first_parcel_tile(db: Any, z: int) -> tuple[morecantile.Tile, int]:
+    """Tile at zoom z containing the first parcel, and its parcel id."""
+    pid, lon, lat = db.execute(text(
+        "SELECT id, ST_X(p), ST_Y(p) FROM (SELECT id, ST_Transform(ST_PointOnSurface(geom),"
+        " 4326) AS p FROM parcel WHERE status = 'active' ORDER BY id LIMIT 1) s")).one()
+    return TMS.tile(lon, lat, z), pid
+
+
+@pytest.mark.parametrize("coll", sorted(CONTRACT))
+def test_tile_layer_and_properties(client: Any, db: Any, coll: str) -> None:
+    tile, _ = first_parcel_tile(db, 14)
+    r = client.get(tile_url(coll, tile))
+    assert r.status_code == 200
+    assert r.headers["Content-Type"].startswith("application/vnd.mapbox-vector-tile")
+    layers = mapbox_vector_tile.decode(r.get_data())
+    if coll == "incidents" and not layers:
+        pytest.skip("no incident in this tile")
+    assert list(layers) == [coll]
+    feats = layers[coll]["features"]
+    assert feats
+    for f in feats:
+        assert set(f["properties"]) <= CONTRACT[coll]
+        assert "id" in f["properties"]
+    assert any(set(f["properties"]) == CONTRACT[coll] for f in feats)
+
+
+def test_parcel_tile_has_the_parcel_and_numbers(client: Any, db: Any) -> None:
+    tile, pid = first_parcel_tile(db, 16)
+    layers = mapbox_vector_tile.decode(client.get(tile_url("parcels", tile)).get_data())
+    feats = {f["properties"]["id"]: f["properties"] for f in layers["parcels"]["features"]}
+    assert pid in feats
+    area = db.execute(text("SELECT area_m2 FROM parcel WHERE id = :i"), {"i": pid}).scalar()
+    assert isinstance(feats[pid]["area_m2"], float) and feats[pid]["area_m2"] == float(area)
+    # every active parcel intersecting the tile is in it (no cap reached here)
+    b = TMS.xy_bounds(tile)
+    n = db.execute(text(
+        "SELECT count(*) FROM parcel WHERE status = 'active' AND ST_Intersects(geom,"
+        " ST_Transform(ST_MakeEnvelope(:a, :b, :c, :d, 3857), 32642))"),
+        {"a": b.left, "b": b.bottom, "c": b.right, "d": b.top}).scalar()
+    assert len(feats) >= n > 0
+
+
+def test_etag_and_cache_control(client: Any, db: Any) -> None:
+    tile, _ = first_parcel_tile(db, 15)
+    r = client.get(tile_url("parcels", tile))
+    etag = r.headers["ETag"]
+    assert etag.startswith('"') and "max-age" in r.headers["Cache-Control"]
+    r2 = client.get(tile_url("parcels", tile), headers={"If-None-Match": etag})
+    assert r2.status_code == 304 and r2.get_data() == b""
+
+
+def test_empty_tile_and_zoom_limits(client: Any) -> None:
+    r = client.get(tile_url("parcels", morecantile.Tile(0, 0, 14)))
+    assert r.status_code == 200 and mapbox_vector_tile.decode(r.get_data()) == {}
+    assert client.get(tile_url("parcels", morecantile.Tile(0, 0, 5))).status_code == 404
+    assert client.get(tile_url("districts", morecantile.Tile(0, 0, 0))).status_code == 200
+
+
+def test_tile_cap(client: Any, db: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dataclasses import replace
+
+    from ogc_api import collections
+
+    tile, _ = first_parcel_tile(db, 14)
+    monkeypatch.setitem(collections.COLLECTIONS, "parcels",
+                        replace(collections.COLLECTIONS["parcels"], tile_cap=7))
+    layers = mapbox_vector_tile.decode(client.get(tile_url("parcels", tile)).get_data())
+    assert len(layers["parcels"]["features"]) == 7
+
+
+@pytest.mark.parametrize("coll", sorted(CONTRACT))
+def test_tilejson_for_maplibre(client: Any, coll: str) -> None:
+    r = client.get(f"/ogc/collections/{coll}/tiles/WebMercatorQuad/metadata?f=tilejson")
+    assert r.status_code == 200
+    tj = r.get_json()
+    assert tj["tiles"][0].endswith(
+        f"/ogc/collections/{coll}/tiles/WebMercatorQuad/{{z}}/{{y}}/{{x}}?f=mvt")
+    assert tj["vector_layers"][0]["id"] == coll
+    assert set(tj["vector_layers"][0]["fields"]) == CONTRACT[coll]
+    assert 0 <= tj["minzoom"] <= tj["maxzoom"]
+    meta = client.get(f"/ogc/collections/{coll}/tiles/WebMercatorQuad/metadata?f=json")
+    assert meta.status_code == 200 and meta.get_json()["links"]
+    lst = client.get(f"/ogc/collections/{coll}/tiles?f=json")
+    assert lst.status_code == 200 and lst.get_json()["tilesets"]
