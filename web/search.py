@@ -30,6 +30,11 @@ PARCEL_NUMBER = re.compile(r"^[0-9]{2}:[0-9]{2}:[0-9]{2}:[0-9]{2}:[0-9]{2}:[0-9]
 BUILDING_NUMBER = re.compile(r"^[0-9]{2}(:[0-9]{2}){4}:[0-9]{4}:[0-9]{4}$")
 # Apostrophes people type for the Uzbek Latin oʻ/gʻ, mapped to the one the registry uses.
 APOSTROPHES = str.maketrans({"'": "ʻ", "‘": "ʻ", "’": "ʻ", "`": "ʻ", "ʼ": "ʻ"})
+# Words in (nearly) every address: they match every row's trigrams, so the GIN index would
+# hand back the whole table to re-check. Dropped from the query before matching.
+STOPWORDS = re.compile(
+    r"\b(toshkent|tashkent|ташкент|sh|shahri|shahar|tumani|tuman|koʻchasi|koʻcha|kochasi|kocha|"
+    r"kuchasi|uy|ul|ulitsa|улица|ул|дом|д|район|г)\b\.?", re.IGNORECASE)
 
 _PUBLIC = """
 SELECT p.id, p.cadastral_number, p.address, p.area_m2, p.land_category, p.permitted_use,
@@ -74,6 +79,15 @@ def normalize_number(q: str) -> str:
     return re.sub(r"\s+", "", q).replace(".", ":").replace("-", ":")
 
 
+def address_words(q: str) -> str:
+    """The distinctive words of an address query (apostrophes unified, stopwords dropped)."""
+    unified = q.translate(APOSTROPHES)
+    words = " ".join(STOPWORDS.sub(" ", unified).replace(",", " ").replace("-", " ").split())
+    if len(words) < 2:
+        raise InvalidInput("add a street name or a cadastral number to the search")
+    return words
+
+
 def search(c: Connection, q: str, limit: int = 10, lang: str = "en") -> dict[str, Any]:
     """Search active parcels by number (exact/prefix) or address (trigram word similarity)."""
     q = (q or "").strip()
@@ -94,15 +108,19 @@ def search(c: Connection, q: str, limit: int = 10, lang: str = "en") -> dict[str
              ORDER BY p.cadastral_number <> :n, p.cadastral_number
              LIMIT :lim"""), {"prefix": num + "%", "n": num, "lim": limit})
         return {"query": q, "mode": "number", "results": [_public(r) for r in rows]}
-    words = q.translate(APOSTROPHES)
+    words = address_words(q)
+    numbers = re.findall(r"\d+", words)
     c.execute(text("SELECT set_config('pg_trgm.word_similarity_threshold', :t, true)"),
               {"t": str(WORD_SIMILARITY_THRESHOLD)})
+    # The house number, when given, ranks its house first among equally similar streets.
     rows = c.execute(text(_PUBLIC.format(lang=lang, extra=", word_similarity(:q, p.address) AS score")
                           + """
          WHERE p.status = 'active' AND :q <% p.address
-         ORDER BY word_similarity(:q, p.address) DESC, similarity(:q, p.address) DESC,
-                  p.cadastral_number
-         LIMIT :lim"""), {"q": words, "lim": limit})
+         ORDER BY word_similarity(:q, p.address) DESC,
+                  (CAST(:house AS text) IS NOT NULL AND p.address ~ CAST(:house AS text)) DESC,
+                  similarity(:q, p.address) DESC, p.cadastral_number
+         LIMIT :lim"""), {"q": words, "lim": limit,
+                          "house": rf"(^|\D){numbers[-1]}(\D|$)" if numbers else None})
     results = []
     for r in rows:
         item = _public(r)

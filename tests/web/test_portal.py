@@ -122,3 +122,15 @@ def test_glyphs_are_served(client) -> None:  # type: ignore[no-untyped-def]
             r = client.get(f"/static/portal/glyphs/{stack}/{rng}.pbf")
             assert r.status_code == 200 and len(r.data) > 10000
             r.close()
+
+
+def test_search_address_ranks_the_house_first(client, sample) -> None:  # type: ignore[no-untyped-def]
+    parts = [s.strip() for s in sample["address"].split(",")]
+    q = f"{parts[2]}, {parts[3]}"  # "Bobur koʻchasi, 12-uy"
+    first = client.get("/api/search", query_string={"q": q}).get_json()["results"][0]
+    assert first["address"].endswith(f"{parts[2]}, {parts[3]}")
+
+
+def test_search_only_common_words_is_refused(client) -> None:  # type: ignore[no-untyped-def]
+    r = client.get("/api/search", query_string={"q": "Toshkent sh., koʻchasi"})
+    assert r.status_code == 400 and "street" in r.get_json()["description"]
