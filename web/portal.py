@@ -77,6 +77,18 @@ def city_bounds() -> list[float] | None:
     return [round(float(v), 5) for v in row]
 
 
+@bp.app_context_processor
+def _lang_links() -> dict:
+    """``lang_url(code)``: this page in another language, keeping its query (year, parcel…)."""
+    from urllib.parse import urlencode
+
+    def lang_url(code: str) -> str:
+        args = [(k, v) for k, v in request.args.items(multi=True) if k != "lang"]
+        return request.path + "?" + urlencode([*args, ("lang", code)])
+
+    return {"lang_url": lang_url}
+
+
 @bp.route("/")
 def index():  # type: ignore[no-untyped-def]
     """The map with search, and what the platform holds per district."""

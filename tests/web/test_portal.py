@@ -134,3 +134,9 @@ def test_search_address_ranks_the_house_first(client, sample) -> None:  # type: 
 def test_search_only_common_words_is_refused(client) -> None:  # type: ignore[no-untyped-def]
     r = client.get("/api/search", query_string={"q": "Toshkent sh., koʻchasi"})
     assert r.status_code == 400 and "street" in r.get_json()["description"]
+
+
+def test_language_links_keep_the_query(client, sample) -> None:  # type: ignore[no-untyped-def]
+    html = client.get("/", query_string={"parcel": sample["cadastral_number"], "lang": "en"}
+                      ).get_data(as_text=True)
+    assert 'href="/?parcel=' + sample["cadastral_number"].replace(":", "%3A") + '&amp;lang=ru"' in html

@@ -202,5 +202,9 @@
   document.addEventListener("keydown", function (e) {
     if (e.key === "Escape" && !card.hidden) { card.hidden = true; setHighlight(null); input.focus(); }
   });
+  // Switching language keeps the map view (the hash is not sent to the server).
+  Array.prototype.forEach.call(document.querySelectorAll(".langs a"), function (a) {
+    a.addEventListener("click", function () { a.href = a.href.split("#")[0] + window.location.hash; });
+  });
   if (cfg.parcel) { openParcel(cfg.parcel, false); }
 })();
