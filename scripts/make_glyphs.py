@@ -81,7 +81,7 @@ def glyph(font: ImageFont.FreeTypeFont, ascender: int, cp: int) -> tuple | None:
     if not ch.isspace() and (mask.size[0] == 0 or bytes(mask) == _notdef(font)):
         return None
     advance = round(font.getlength(ch))
-    left, top, right, bottom = font.getbbox(ch, anchor="ls")
+    left, top, right, bottom = (int(v) for v in font.getbbox(ch, anchor="ls"))
     w, h = max(0, right - left), max(0, bottom - top)
     if w == 0 or h == 0:
         return (cp, b"", 0, 0, 0, 0, advance)
