@@ -88,6 +88,12 @@ def test_search_by_number_highlights_parcel(page, live_server, artifacts, target
                 .map(f => f.properties.cadastral_number); }""")
     assert target["cadastral_number"] in centre
     page.screenshot(path=str(artifacts / "portal-search-number.png"))
+    page.set_viewport_size({"width": 1280, "height": 800})  # the desktop layout too
+    page.wait_for_timeout(300)
+    page.wait_for_function(MAP_IDLE, timeout=30000)
+    assert page.locator("#parcel-card").is_visible() and page.locator("#map").is_visible()
+    page.screenshot(path=str(artifacts / "portal-desktop.png"))
+    page.set_viewport_size({"width": 390, "height": 844})
     _clean(page)
 
 
