@@ -27,8 +27,10 @@ $(STAMP): setup.cfg pyproject.toml
 	@PY_BIN="$$(PYTHON="$(PYTHON)" bash scripts/find-python.sh)" || exit 1; \
 	if [ ! -x $(PY) ] || ! $(PY) -c 'import sys; sys.exit(0 if sys.version_info >= (3,12) else 1)'; then \
 	  echo "venv: creating $(VENV) with $$PY_BIN"; rm -rf $(VENV); "$$PY_BIN" -m venv $(VENV) || exit 1; fi; \
-	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip setuptools wheel && \
-	$(PY) -m pip install -q --disable-pip-version-check --config-settings editable_mode=compat -e '.[test,lint]' && touch $(STAMP)
+	echo "venv: installing the package and its dependencies (log: $(VENV)/install.log)"; \
+	if $(PY) -m pip install -q --disable-pip-version-check --upgrade pip setuptools wheel > $(VENV)/install.log 2>&1 && \
+	   $(PY) -m pip install --disable-pip-version-check --config-settings editable_mode=compat -e '.[test,lint]' >> $(VENV)/install.log 2>&1; \
+	then touch $(STAMP); else tail -40 $(VENV)/install.log; echo "venv: pip install failed (see $(VENV)/install.log)" >&2; exit 1; fi
 
 venv: $(STAMP)
 

@@ -189,7 +189,7 @@ def authenticate(conn: Connection, username: str, password: str, remote_addr: st
     ok = row is not None and verify_password(row[7], password)
     conn.execute(text("INSERT INTO login_attempt (username, remote_addr, ok) VALUES (:u, :r, :o)"),
                  {"u": username, "r": remote_addr, "o": ok})
-    if not ok:
+    if not ok or row is None:
         raise NotAuthenticated("wrong user name or password")
     conn.execute(text("UPDATE account SET last_login_at = now() WHERE id = :i"), {"i": row[0]})
     return _account_dict(row)

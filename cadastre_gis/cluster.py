@@ -157,6 +157,11 @@ class Cluster:
             return False
         out = self._run([str(_bindir(self.settings) / "pg_ctl"), "status", "-D", str(self.pgdata)],
                         check=False)
+        if out.returncode == 4:
+            # pg_ctl could not read the data dir: say why instead of "not running".
+            raise ConfigurationError(
+                f"the cluster's OS user ({self.os_user() or 'current user'}) cannot read "
+                f"{self.pgdata}: {out.stderr.strip()} — check the permissions of its parents")
         return out.returncode == 0
 
     def _prepare_dirs(self) -> None:

@@ -218,7 +218,14 @@ def generate(settings: Settings, parcels: int = 20000, seed: int = 42, force: bo
              as_of: date | None = None,
              progress: Callable[[str], None] | None = None) -> dict[str, int]:
     """Build the demo city; refuses to touch a non-empty database unless ``force``."""
-    say = progress or (lambda _m: None)
+    import time
+
+    t0 = time.monotonic()
+    out = progress or (lambda _m: None)
+
+    def say(msg: str) -> None:
+        out(f"[{time.monotonic() - t0:6.1f}s] {msg}")
+
     if parcels < 100 or parcels > 2_000_000:
         raise InvalidInput("--parcels must be between 100 and 2 000 000")
     as_of = as_of or datetime.now(UTC).date()
@@ -392,47 +399,43 @@ def _build(cur: Any, rng: np.random.Generator, n_parcels: int, now: datetime,
                      2 if revalued[k] else 1, since.isoformat(),
                      tx_id, reg_dates[k].isoformat(), "demo", hex_geoms[k]))
     say("loading parcels (checked by the database: format, validity, overlaps)")
+    # A trigram GIN index is ~5x cheaper to build once than to maintain row by row.
+    cur.execute("DROP INDEX IF EXISTS parcel_address_trgm")
     _copy(cur, "parcel", ["id", "cadastral_number", "district_id", "address", "land_category",
                           "permitted_use", "declared_area_m2", "cadastral_value", "status",
                           "version", "valid_from", "transaction_id", "updated_at", "updated_by",
                           "geom"], rows)
     del rows
+    cur.execute("CREATE INDEX parcel_address_trgm ON parcel USING gin (address gin_trgm_ops)")
 
     # ---- buildings inside parcels ---------------------------------------------------------
     nb = np.where(kind == 0, rng.choice([0, 1, 1, 1, 1, 1, 2, 2, 3], n), 1)
     b_rows = []
-    b_geoms_list = []
-    b_meta = []
-    bid = 0
     pw_all = np.hypot(corners[:, 1, 0] - corners[:, 0, 0], corners[:, 1, 1] - corners[:, 0, 1])
     ph_all = np.hypot(corners[:, 3, 0] - corners[:, 0, 0], corners[:, 3, 1] - corners[:, 0, 1])
-    for k in range(n):
-        m = int(nb[k])
-        if m == 0:
-            continue
-        theta = thetas[int(d_idx[k])]
-        pw, ph = pw_all[k], ph_all[k]
-        ct, st_ = math.cos(theta), math.sin(theta)
-        # local frame: u along parcel width, v along depth (front = street side)
-        for q in range(m):
-            if q == 0:
-                w, h = pw * (0.55 if kind[k] == 0 else 0.6), ph * (0.45 if kind[k] == 0 else 0.5)
-                u0, v0 = 0.0, ph * 0.12 * (1 if prow[k] == 0 else -1)
-            else:
-                w, h = pw * 0.22, ph * 0.15
-                u0 = (-1 if q == 1 else 1) * pw * 0.28
-                v0 = -ph * 0.3 * (1 if prow[k] == 0 else -1)
-            lc = np.array([[-w / 2, -h / 2], [w / 2, -h / 2], [w / 2, h / 2], [-w / 2, h / 2],
-                           [-w / 2, -h / 2]]) + [u0, v0]
-            x = cx_all[k] + lc[:, 0] * ct - lc[:, 1] * st_
-            y = cy_all[k] + lc[:, 0] * st_ + lc[:, 1] * ct
-            b_geoms_list.append(np.stack([x, y], axis=1))
-            bid += 1
-            b_meta.append((bid, k, q))
-    b_polys = shapely.polygons(np.array(b_geoms_list)) if b_geoms_list else np.array([])
+    # One row per building: parcel index ks and position qs (0 = main house), vectorised.
+    ks = np.repeat(np.arange(n), nb)
+    starts = np.cumsum(nb) - nb
+    qs = np.arange(len(ks)) - np.repeat(starts, nb)
+    bid = len(ks)
+    pw, ph = pw_all[ks], ph_all[ks]
+    front = np.where(prow[ks] == 0, 1.0, -1.0)
+    main = qs == 0
+    house = kind[ks] == 0
+    w = np.where(main, pw * np.where(house, 0.55, 0.6), pw * 0.22)
+    h = np.where(main, ph * np.where(house, 0.45, 0.5), ph * 0.15)
+    u0 = np.where(main, 0.0, np.where(qs == 1, -1.0, 1.0) * pw * 0.28)
+    v0 = np.where(main, ph * 0.12 * front, -ph * 0.3 * front)
+    th = np.array(thetas)[d_idx[ks]]
+    b_corners = _rects(u0, v0, w / 2, h / 2, 0.0, 0.0, 0.0)  # local frame, then per-row rotation
+    bx = cx_all[ks][:, None] + b_corners[:, :, 0] * np.cos(th)[:, None] - b_corners[:, :, 1] * np.sin(th)[:, None]
+    by = cy_all[ks][:, None] + b_corners[:, :, 0] * np.sin(th)[:, None] + b_corners[:, :, 1] * np.cos(th)[:, None]
+    b_meta = list(zip(range(1, bid + 1), ks.tolist(), qs.tolist(), strict=True))
+    b_polys = shapely.polygons(np.stack([bx, by], axis=2)) if bid else np.array([])
     b_hex = _hexwkb(shapely.multipolygons(b_polys[:, None])) if bid else []
     floors = rng.choice([1, 1, 1, 2, 2, 3], bid)
     years = rng.integers(1950, 2025, bid)
+    b_areas = shapely.area(b_polys) if bid else np.array([])
     for (b, k, q), g, fl, yr in zip(b_meta, b_hex, floors, years, strict=True):
         use = "residential" if kind[k] == 0 else ("apartment" if kind[k] == 1 else "public")
         if q > 0:
@@ -440,7 +443,7 @@ def _build(cur: Any, rng: np.random.Generator, n_parcels: int, now: datetime,
         fl_ = int(fl) if kind[k] == 0 else int(4 + (int(fl) * 3) % 13)
         if q > 0:
             fl_ = 1
-        area = round(float(b_polys[b - 1].area) * fl_ * 0.85, 2)
+        area = round(float(b_areas[b - 1]) * fl_ * 0.85, 2)
         b_rows.append((b, f"{numbers[k]}:{q + 1:04d}", k + 1, int(d_idx[k]) + 1,
                        f"Toshkent sh., {STREETS[int(street_idx[k])]} koʻchasi, {int(house_no[k])}-uy",
                        use, fl_, int(yr), f"{area:.2f}", f"{round(area * 4_000_000, -3):.2f}",

@@ -23,6 +23,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "incident.manage": frozenset({"operator", "admin"}),
     "situation.view": frozenset({"operator", "admin"}),
     "camera.stream": frozenset({"operator", "admin"}),
+    "camera.heartbeat": frozenset({"operator", "admin"}),
     "accounts.manage": frozenset({"admin"}),
 }
 

@@ -10,10 +10,14 @@ from cadastre_gis.settings import Settings
 HERE = Path(__file__).resolve().parent
 
 # Process id -> dotted path of its pygeoapi processor class. Each area adds its own lines.
-PROCESSES: dict[str, str] = {}
+PROCESSES: dict[str, str] = {
+    "parcel-extract": "ogc_api.processes.extract.ParcelExtractProcessor",
+}
 
 # Process id -> policy action (cadastre_gis.policy) checked by web/ogc.py before execution.
-PROCESS_POLICY: dict[str, str] = {}
+PROCESS_POLICY: dict[str, str] = {
+    "parcel-extract": "extract.issue",
+}
 
 
 CITY_BBOX = [69.1, 41.15, 69.5, 41.45]
@@ -93,7 +97,9 @@ def build_config(settings: Settings) -> dict[str, Any]:
                     "attribution": "Tashkent cadastre"},
             "templates": {"path": str(HERE / "templates"),
                           "static": str(Path(pygeoapi.__file__).parent / "static")},
-            "manager": {"name": "Dummy", "connection": None, "output_dir": None},
+            # Dummy would turn a process's 404/403 into a 400; ours keeps the status (issue 6).
+            "manager": {"name": "ogc_api.manager.CadastreManager", "connection": None,
+                        "output_dir": None},
         },
         "logging": {"level": "ERROR"},
         "metadata": {

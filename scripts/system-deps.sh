@@ -25,6 +25,8 @@ pkgs=()
 if [ -z "$major" ]; then
   pkgs+=(postgresql postgresql-contrib)
 fi
+# Fonts for PDF extracts and receipts (Cyrillic and Uzbek Latin).
+have_pkg fonts-dejavu-core || pkgs+=(fonts-dejavu-core)
 need_postgis() {
   local m="$1"
   [ -n "$m" ] && ! have_pkg "postgresql-$m-postgis-3"

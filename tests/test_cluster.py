@@ -23,11 +23,17 @@ def run(data_dir: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def second_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    d = tmp_path_factory.mktemp("cluster2")
+def second_dir() -> Path:
+    # Not under pytest's tmp root: pytest resets that to mode 700 at every session start,
+    # which would lock the cluster's unprivileged OS user out of its own data dir.
+    import shutil
+    import tempfile
+
+    d = Path(tempfile.mkdtemp(prefix="cadastre-cluster2-"))
     os.chmod(d, 0o755)
     yield d
     Cluster(Settings(data_dir=d)).stop()
+    shutil.rmtree(d, ignore_errors=True)
 
 
 def test_up_twice_status_and_down(second_dir: Path, server_url: str) -> None:

@@ -307,7 +307,12 @@ BEGIN
       MESSAGE = format('%s cadastral number %s is not in the form %s', TG_TABLE_NAME,
                        coalesce(quote_literal(NEW.cadastral_number), 'NULL'), example);
   END IF;
-  PERFORM cadastre_check_geometry(format('%s %s', TG_TABLE_NAME, NEW.cadastral_number), NEW.geom, 32642);
+  -- Fast path inline; the helper builds the message only when something is wrong.
+  IF NEW.geom IS NULL OR ST_IsEmpty(NEW.geom) OR ST_SRID(NEW.geom) <> 32642
+     OR NOT ST_IsValid(NEW.geom) THEN
+    PERFORM cadastre_check_geometry(format('%s %s', TG_TABLE_NAME, NEW.cadastral_number),
+                                    NEW.geom, 32642);
+  END IF;
   IF NEW.district_id IS NULL THEN
     SELECT d.id INTO NEW.district_id FROM district d
      WHERE d.code = split_part(NEW.cadastral_number, ':', 2);
@@ -391,19 +396,36 @@ BEGIN
   RETURN NULL;
 END $$;
 
+-- Row → jsonb without PostGIS's geometry→GeoJSON cast (to_jsonb on a geometry column costs
+-- ~150 µs per row; hex EWKB costs ~3 µs): an expression built once per statement.
+CREATE OR REPLACE FUNCTION cadastre_row_json_expr(tbl regclass, alias text) RETURNS text
+LANGUAGE sql STABLE AS $$
+  SELECT 'jsonb_build_object(' || string_agg(
+           format('%L, %s', a.attname,
+                  CASE WHEN a.atttypid = 'geometry'::regtype
+                       THEN format('encode(ST_AsEWKB(%I.%I), ''hex'')', alias, a.attname)
+                       ELSE format('%I.%I', alias, a.attname) END), ', ' ORDER BY a.attnum) || ')'
+    FROM pg_attribute a
+   WHERE a.attrelid = tbl AND a.attnum > 0 AND NOT a.attisdropped
+$$;
+
 -- History: the previous version of every updated or deleted row, with its lifespan closed.
 CREATE OR REPLACE FUNCTION cadastre_history_update() RETURNS trigger
 LANGUAGE plpgsql AS $$
+DECLARE
+  cols text;
+  vals text;
 BEGIN
-  EXECUTE format(
-    'INSERT INTO %I SELECT (jsonb_populate_record(NULL::%I,
-        to_jsonb(o) || jsonb_build_object(''valid_to'', now(), ''operation'', %L,
-                                          ''changed_at'', now(), ''changed_by'', cadastre_actor(),
-                                          ''history_id'', nextval(%L)))).*
-       FROM old_rows o',
-    TG_TABLE_NAME || '_history', TG_TABLE_NAME || '_history',
-    CASE TG_OP WHEN 'UPDATE' THEN 'U' ELSE 'D' END,
-    TG_TABLE_NAME || '_history_history_id_seq');
+  SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum),
+         string_agg(CASE WHEN a.attname = 'valid_to' THEN 'now()'
+                         ELSE 'o.' || quote_ident(a.attname) END, ', ' ORDER BY a.attnum)
+    INTO cols, vals
+    FROM pg_attribute a
+   WHERE a.attrelid = TG_RELID AND a.attnum > 0 AND NOT a.attisdropped;
+  EXECUTE format('INSERT INTO %I (%s, operation, changed_at, changed_by)'
+                 ' SELECT %s, %L, now(), cadastre_actor() FROM old_rows o',
+                 TG_TABLE_NAME || '_history', cols, vals,
+                 CASE TG_OP WHEN 'UPDATE' THEN 'U' ELSE 'D' END);
   RETURN NULL;
 END $$;
 
@@ -411,25 +433,29 @@ END $$;
 CREATE OR REPLACE FUNCTION cadastre_audit_insert() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-  INSERT INTO audit_log (actor, table_name, operation, row_id, before, after)
-  SELECT cadastre_actor(), TG_TABLE_NAME, 'I', n.id, NULL, to_jsonb(n) FROM new_rows n;
+  EXECUTE format('INSERT INTO audit_log (actor, table_name, operation, row_id, before, after)'
+                 ' SELECT cadastre_actor(), %L, ''I'', n.id, NULL, %s FROM new_rows n',
+                 TG_TABLE_NAME, cadastre_row_json_expr(TG_RELID, 'n'));
   RETURN NULL;
 END $$;
 
 CREATE OR REPLACE FUNCTION cadastre_audit_update() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-  INSERT INTO audit_log (actor, table_name, operation, row_id, before, after)
-  SELECT cadastre_actor(), TG_TABLE_NAME, 'U', n.id, to_jsonb(o), to_jsonb(n)
-    FROM new_rows n JOIN old_rows o ON o.id = n.id;
+  EXECUTE format('INSERT INTO audit_log (actor, table_name, operation, row_id, before, after)'
+                 ' SELECT cadastre_actor(), %L, ''U'', n.id, %s, %s'
+                 '   FROM new_rows n JOIN old_rows o ON o.id = n.id',
+                 TG_TABLE_NAME, cadastre_row_json_expr(TG_RELID, 'o'),
+                 cadastre_row_json_expr(TG_RELID, 'n'));
   RETURN NULL;
 END $$;
 
 CREATE OR REPLACE FUNCTION cadastre_audit_delete() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-  INSERT INTO audit_log (actor, table_name, operation, row_id, before, after)
-  SELECT cadastre_actor(), TG_TABLE_NAME, 'D', o.id, to_jsonb(o), NULL FROM old_rows o;
+  EXECUTE format('INSERT INTO audit_log (actor, table_name, operation, row_id, before, after)'
+                 ' SELECT cadastre_actor(), %L, ''D'', o.id, %s, NULL FROM old_rows o',
+                 TG_TABLE_NAME, cadastre_row_json_expr(TG_RELID, 'o'));
   RETURN NULL;
 END $$;
 
@@ -622,7 +648,7 @@ DROP TABLE IF EXISTS login_attempt, api_token, account, camera, incident_event, 
   parcel_history, parcel_lineage, "right", building, parcel, registry_transaction,
   source_document, party, district, permitted_use, land_category CASCADE;
 DROP FUNCTION IF EXISTS cadastre_audit_delete(), cadastre_audit_update(), cadastre_audit_insert(),
-  cadastre_history_update(), right_check_shares(), parcel_check_overlaps(), right_before_row(),
+  cadastre_history_update(), cadastre_row_json_expr(regclass, text), right_check_shares(), parcel_check_overlaps(), right_before_row(),
   cadastre_unit_before_row(), cadastre_check_geometry(text, geometry, integer),
   cadastre_overlap_tolerance(), cadastre_actor();
 """

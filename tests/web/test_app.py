@@ -116,3 +116,26 @@ def test_users_add_cli(settings, monkeypatch) -> None:  # type: ignore[no-untype
                           "--role", "citizen"], input="long-enough-pw\n", capture_output=True,
                          text=True, env=env)
     assert out.returncode != 0 and "user name" in out.stderr
+
+
+def test_expired_token_is_refused(client, settings) -> None:  # type: ignore[no-untyped-def]
+    token = accounts.create_token(settings, "notary", label="expired", days=0)
+    r = client.get("/healthz", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 401
+
+
+def test_basic_auth_with_password_and_with_token(client, settings) -> None:  # type: ignore[no-untyped-def]
+    import base64
+
+    cred = base64.b64encode(f"registrar:{DEMO_PASSWORDS['registrar']}".encode()).decode()
+    assert client.get("/healthz", headers={"Authorization": f"Basic {cred}"}).status_code == 200
+    token = accounts.create_token(settings, "registrar", label="qgis")
+    cred = base64.b64encode(f"anything:{token}".encode()).decode()
+    assert client.get("/healthz", headers={"Authorization": f"Basic {cred}"}).status_code == 200
+    bad = base64.b64encode(b"registrar:wrong-password").decode()
+    assert client.get("/healthz", headers={"Authorization": f"Basic {bad}"}).status_code == 401
+
+
+def test_unknown_route_is_json_404_for_api_clients(client) -> None:  # type: ignore[no-untyped-def]
+    r = client.get("/no/such/page", headers={"Accept": "application/json"})
+    assert r.status_code == 404 and r.get_json()["code"] == "Not Found"

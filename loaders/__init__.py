@@ -1,0 +1,1 @@
+"""Import and export of GIS files (Fiona, pyproj, validation, reports)."""

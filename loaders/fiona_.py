@@ -1,0 +1,444 @@
+"""Reading and writing GIS files through Fiona: formats, layers, legacy encodings and CRS.
+
+Old survey Shapefiles from Tashkent are in SK-42 / Gauss-Krüger zone 12 (EPSG:28412) with
+Cyrillic attributes in cp1251 (sometimes cp866) and often no ``.cpg``. The encoding is taken,
+in order, from ``--encoding``, the ``.cpg``, the ``.dbf`` language driver byte, and finally
+from the bytes themselves; the report says which.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import fiona
+import shapely
+import shapely.errors
+from fiona.errors import FionaError
+from pyproj import CRS
+from pyproj.exceptions import CRSError
+from pyproj.transformer import AreaOfInterest, Transformer, TransformerGroup
+from shapely.geometry import shape
+
+from cadastre_gis.errors import InvalidInput
+
+from .mapping import FieldMap
+
+log = logging.getLogger(__name__)
+
+STORAGE_SRID = 32642
+DRIVERS = {".gpkg": "GPKG", ".shp": "ESRI Shapefile", ".geojson": "GeoJSON",
+           ".json": "GeoJSON", ".fgb": "FlatGeobuf", ".csv": "CSV"}
+ENCODINGS = ("cp1251", "cp866", "utf-8", "koi8-r", "latin-1", "cp1252")
+# dBASE language driver ids (byte 29 of the .dbf header) that name a Cyrillic code page.
+LDID = {0x26: "cp866", 0x65: "cp866", 0x57: None, 0xC9: "cp1251", 0x03: "cp1252", 0x01: "cp437"}
+CSV_OPTIONS = {"GEOM_POSSIBLE_NAMES": "wkt,geometry,geom,the_geom,WKT",
+               "X_POSSIBLE_NAMES": "lon,longitude,lng,x,dolgota,LON,X",
+               "Y_POSSIBLE_NAMES": "lat,latitude,y,shirota,LAT,Y",
+               "KEEP_GEOM_COLUMNS": "NO"}
+COUNTRY = "Uzbekistan"
+TASHKENT_AOI = AreaOfInterest(69.1, 41.15, 69.5, 41.45)
+
+
+def driver_for(path: str | Path) -> str:
+    """The OGR driver for a file name (by extension), or a clear error."""
+    ext = Path(path).suffix.lower()
+    if ext not in DRIVERS:
+        raise InvalidInput(f"unsupported file type {ext or '(none)'}; use one of "
+                           + ", ".join(sorted(DRIVERS)))
+    return DRIVERS[ext]
+
+
+def sha256(path: str | Path) -> str:
+    """Hex SHA-256 of the file (for a Shapefile: of .shp, .shx, .dbf, .prj, .cpg together)."""
+    p = Path(path)
+    h = hashlib.sha256()
+    parts = [p]
+    if p.suffix.lower() == ".shp":
+        parts = [q for ext in (".shp", ".shx", ".dbf", ".prj", ".cpg")
+                 for q in _sidecars(p, ext)]
+    for q in parts:
+        with open(q, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+    return h.hexdigest()
+
+
+def _sidecars(p: Path, ext: str) -> list[Path]:
+    out = []
+    for cand in (p.with_suffix(ext), p.with_suffix(ext.upper())):
+        if cand.exists():
+            out.append(cand)
+            break
+    return out
+
+
+def detect_dbf_encoding(dbf: Path) -> tuple[str, str]:
+    """Guess a .dbf's code page: language driver byte, else UTF-8 validity, else letter counts."""
+    with open(dbf, "rb") as fh:
+        head = fh.read(32)
+        if len(head) < 32:
+            return "utf-8", "the .dbf header is truncated; assumed UTF-8"
+        header_len = int.from_bytes(head[8:10], "little")
+        fh.seek(header_len)
+        sample = fh.read(2 << 20)
+    ldid = head[29]
+    if LDID.get(ldid) in ("cp1251", "cp866"):
+        return str(LDID[ldid]), f"the .dbf language driver byte 0x{ldid:02X} declares it"
+    high = bytes(b for b in sample if b >= 0x80)
+    if not high:
+        return "utf-8", "no .cpg; the attributes are plain ASCII"
+    try:
+        sample.decode("utf-8")
+        return "utf-8", "no .cpg; the attribute bytes are valid UTF-8"
+    except UnicodeDecodeError:
+        pass
+
+    def score(enc: str) -> float:
+        text = high.decode(enc, errors="replace")
+        good = sum(1 for ch in text if "\u0410" <= ch <= "\u044f" or ch in "ЁёЎўҚқҒғҲҳ")
+        return good / max(1, len(text))
+
+    best = max(("cp1251", "cp866", "koi8-r"), key=score)
+    return best, (f"no .cpg; the attribute bytes are not UTF-8 and read as Cyrillic in {best} "
+                  f"({score(best):.0%} letters)")
+
+
+@dataclass
+class Source:
+    """An opened input file: what it is, how to read it, and what we decided about it."""
+
+    path: Path
+    driver: str
+    layer: str | None
+    layers: list[str]
+    encoding: str | None
+    encoding_how: str
+    crs: CRS | None
+    crs_how: str
+    fields: list[str]
+    count: int
+    geometry_type: str
+    open_kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def report(self) -> dict[str, Any]:
+        """The part of the load report that describes the file."""
+        return {"path": str(self.path), "driver": self.driver, "layer": self.layer,
+                "layers": self.layers, "features": self.count,
+                "geometry_type": self.geometry_type, "fields": self.fields,
+                "encoding": {"name": self.encoding, "how": self.encoding_how},
+                "crs": {"source": _crs_name(self.crs), "how": self.crs_how}}
+
+
+def _crs_name(crs: CRS | None) -> str | None:
+    if crs is None:
+        return None
+    auth = crs.to_authority(min_confidence=70)
+    return f"{auth[0]}:{auth[1]}" if auth else crs.name
+
+
+def parse_crs(text: str) -> CRS:
+    """A CRS from ``EPSG:n`` (or anything pyproj understands), or a clear error."""
+    try:
+        return CRS.from_user_input(text)
+    except CRSError as exc:
+        raise InvalidInput(f"unknown CRS {text!r}: use the form EPSG:28412") from exc
+
+
+def open_source(path: str | Path, layer: str | None = None, encoding: str | None = None,
+                crs: str | None = None) -> Source:
+    """Open ``path`` with Fiona and settle its layer, encoding and CRS (or refuse clearly)."""
+    p = Path(path)
+    if not p.exists():
+        raise InvalidInput(f"no such file: {p}")
+    driver = driver_for(p)
+    kwargs: dict[str, Any] = {}
+    if driver == "CSV":
+        kwargs.update(CSV_OPTIONS)
+    elif driver == "GeoJSON":
+        # GDAL would read "10:09:10:01:01:0001" as a time of day otherwise.
+        kwargs["DATE_AS_STRING"] = "YES"
+    try:
+        layers = fiona.listlayers(p)
+    except (FionaError, OSError) as exc:
+        raise InvalidInput(f"cannot read {p.name}: {_first_line(exc)}") from exc
+    if layer is None:
+        if len(layers) > 1:
+            raise InvalidInput(f"{p.name} has {len(layers)} layers ({', '.join(layers)}); "
+                               "choose one with --layer")
+        layer = layers[0] if layers else None
+    elif layer not in layers:
+        raise InvalidInput(f"{p.name} has no layer {layer!r}; it has {', '.join(layers)}")
+
+    enc, enc_how = None, "the format stores UTF-8"
+    if encoding:
+        enc, enc_how = _check_encoding(encoding), "given with --encoding"
+    elif driver == "ESRI Shapefile":
+        cpg = _sidecars(p, ".cpg")
+        if cpg:
+            enc = cpg[0].read_text(errors="replace").strip() or "utf-8"
+            enc_how = f"declared by {cpg[0].name}"
+        else:
+            dbf = _sidecars(p, ".dbf")
+            enc, enc_how = detect_dbf_encoding(dbf[0]) if dbf else ("utf-8", "no .dbf")
+    if enc:
+        kwargs["encoding"] = enc
+    try:
+        with fiona.open(p, layer=layer, **kwargs) as src:
+            fields = list(src.schema["properties"].keys())
+            file_crs = CRS.from_user_input(src.crs.to_wkt()) if src.crs else None
+            count = len(src)
+            gtype = str(src.schema.get("geometry"))
+    except (FionaError, OSError, ValueError, CRSError) as exc:
+        raise InvalidInput(f"cannot read {p.name}: {_first_line(exc)}") from exc
+
+    if crs:
+        chosen, how = parse_crs(crs), "given with --crs" + (
+            f" (the file says {_crs_name(file_crs)})" if file_crs else "")
+    elif file_crs is not None:
+        chosen, how = file_crs, "read from the file"
+    elif driver == "CSV" and _has_lonlat(fields, p):
+        chosen, how = CRS.from_epsg(4326), "CSV with lon/lat columns: EPSG:4326 assumed"
+    else:
+        raise InvalidInput(
+            f"{p.name} has no coordinate reference system (no .prj or CRS in the file); "
+            "give it with --crs, e.g. --crs EPSG:28412 for SK-42 Gauss-Krüger zone 12 "
+            "or --crs EPSG:4326 for longitude/latitude")
+    return Source(p, driver, layer, layers, enc, enc_how, chosen, how, fields, count, gtype,
+                  kwargs)
+
+
+def _has_lonlat(fields: list[str], p: Path) -> bool:
+    header = p.read_text(encoding="utf-8", errors="replace").splitlines()[:1]
+    cols = [c.strip().strip('"').lower() for c in (header[0].split(",") if header else [])]
+    return any(c in ("lon", "longitude", "lng") for c in cols) and any(
+        c in ("lat", "latitude") for c in cols)
+
+
+def _check_encoding(name: str) -> str:
+    import codecs
+
+    try:
+        codecs.lookup(name)
+    except LookupError:
+        raise InvalidInput(f"unknown encoding {name!r}; use e.g. cp1251, cp866 or utf-8") from None
+    return name
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+@dataclass
+class Transformation:
+    """The coordinate operation from the file's CRS to storage, as chosen by PROJ."""
+
+    transformer: Transformer | None
+    description: str
+    accuracy_m: float | None
+    best_available: bool
+    candidates: int
+    considered: list[dict[str, Any]] = field(default_factory=list)
+
+    def report(self) -> dict[str, Any]:
+        """The part of the report that records the transformation."""
+        return {"description": self.description,
+                "accuracy_m": self.accuracy_m, "best_available": self.best_available,
+                "candidates": self.candidates, "considered": self.considered}
+
+
+def transformation(src: CRS, bounds: tuple[float, float, float, float] | None = None,
+                   dst: CRS | None = None) -> Transformation:
+    """The best available operation from ``src`` to ``dst`` (EPSG:32642) for the data's area.
+
+    ``bounds`` are the data's bounds in ``src``.
+    """
+    dst = dst or CRS.from_epsg(STORAGE_SRID)
+    if src.equals(dst, ignore_axis_order=True):
+        return Transformation(None, f"none (already in {_crs_name(dst)})", 0.0, True, 0)
+    aoi = TASHKENT_AOI
+    if bounds and all(math.isfinite(b) for b in bounds):
+        try:
+            to_ll = Transformer.from_crs(src, "EPSG:4326", always_xy=True)
+            w, s, e, n = to_ll.transform_bounds(*bounds)
+            if all(math.isfinite(v) for v in (w, s, e, n)) and w <= e and s <= n:
+                aoi = AreaOfInterest(w, s, e, n)
+        except Exception:  # noqa: BLE001 - fall back to Tashkent's extent
+            log.debug("could not derive an area of interest", exc_info=True)
+    group = TransformerGroup(src, dst, always_xy=True, area_of_interest=aoi)
+    if not group.transformers:
+        raise InvalidInput(f"PROJ has no transformation from {_crs_name(src)} to "
+                           f"{_crs_name(dst)}")
+    # PROJ ranks candidates by bounding boxes only, so an operation meant for Russia can
+    # outrank the one whose area of use names Uzbekistan; prefer the latter when it exists.
+    # Export uses the same rule, so export → import returns the same coordinates.
+    pick = next((t for t in group.transformers if COUNTRY in _area_name(t)),
+                group.transformers[0])
+    acc = pick.accuracy if pick.accuracy is not None and pick.accuracy >= 0 else None
+    return Transformation(pick, pick.description, acc, bool(group.best_available),
+                          len(group.transformers),
+                          [{"description": t.description, "accuracy_m": t.accuracy,
+                            "area_of_use": _area_name(t)} for t in group.transformers])
+
+
+def _area_name(t: Transformer) -> str:
+    area = t.area_of_use
+    return area.name if area is not None else ""
+
+
+@dataclass
+class Batch:
+    """Features read from the file: row numbers, attribute columns and Shapely geometries."""
+
+    rows: list[int]
+    values: dict[str, list[Any]]
+    geoms: list[Any]
+    broken: dict[int, str] = field(default_factory=dict)
+    """Row number → why its geometry could not even be built (e.g. a 3-point ring)."""
+
+
+def to_shapely(raw: list[Any]) -> tuple[Any, dict[int, str]]:
+    """Fiona geometries → Shapely, (multi)polygons in one ``from_ragged_array`` call.
+
+    Building each polygon with ``shape()`` costs ~5x more; anything unusual (points, lines,
+    3D/mixed coordinates, degenerate rings) falls back to ``shape()`` one by one.
+    """
+    import numpy as np
+
+    out = np.empty(len(raw), dtype=object)
+    broken: dict[int, str] = {}
+    poly_idx: list[int] = []
+    coords: list[Any] = []
+    ring_off, poly_off, mp_off = [0], [0], [0]
+    for i, g in enumerate(raw):
+        if g is None:
+            continue
+        typ = g.type
+        if typ == "Polygon" or typ == "MultiPolygon":
+            polys = g.coordinates if typ == "MultiPolygon" else [g.coordinates]
+            for poly in polys:
+                for ring in poly:
+                    coords.extend(ring)
+                    ring_off.append(len(coords))
+                poly_off.append(len(ring_off) - 1)
+            mp_off.append(len(poly_off) - 1)
+            poly_idx.append(i)
+        else:
+            _one(raw, i, out, broken)
+    if poly_idx:
+        try:
+            arr = np.asarray(coords, dtype=float)
+            if arr.ndim != 2 or arr.shape[1] < 2:
+                raise ValueError("unexpected coordinates")
+            built = shapely.from_ragged_array(
+                shapely.GeometryType.MULTIPOLYGON, np.ascontiguousarray(arr[:, :2]),
+                (np.asarray(ring_off), np.asarray(poly_off), np.asarray(mp_off)))
+            out[poly_idx] = built
+        except (ValueError, TypeError, shapely.errors.GEOSException):
+            for i in poly_idx:
+                _one(raw, i, out, broken)
+    return out, broken
+
+
+def _one(raw: list[Any], i: int, out: Any, broken: dict[int, str]) -> None:
+    try:
+        out[i] = shape(raw[i])
+    except (ValueError, TypeError, AttributeError, shapely.errors.GEOSException) as exc:
+        broken[i] = _first_line(exc)
+
+
+def read(src: Source, fmap: FieldMap, progress: Callable[[int], None] | None = None,
+         chunk: int = 5000) -> Iterator[Batch]:
+    """Yield the file's features in chunks, attributes renamed to model fields."""
+    pairs = list(fmap.mapped.items())
+    errors = _GdalErrors()
+    flog = logging.getLogger("fiona")
+    flog.addHandler(errors)
+    try:
+        with fiona.open(src.path, layer=src.layer, **src.open_kwargs) as f:
+            rows: list[int] = []
+            values: dict[str, list[Any]] = {dst: [] for _s, dst in pairs}
+            raw: list[Any] = []
+            rn = 0
+            for feat in f:
+                rn += 1
+                rows.append(rn)
+                props = feat.properties
+                for s, dst in pairs:
+                    values[dst].append(props[s])
+                raw.append(feat.geometry)
+                if len(rows) >= chunk:
+                    if progress:
+                        progress(len(rows))
+                    yield _batch(rows, values, raw)
+                    rows, values, raw = [], {dst: [] for _s, dst in pairs}, []
+            errors.check(src.path)
+            if rows:
+                if progress:
+                    progress(len(rows))
+                yield _batch(rows, values, raw)
+            if rn < src.count:
+                raise InvalidInput(f"cannot read {src.path.name}: only {rn} of {src.count} "
+                                   "features could be read (is the file truncated?)")
+    except (FionaError, OSError, ValueError, KeyError) as exc:
+        raise InvalidInput(f"cannot read {src.path.name}: {_first_line(exc)}") from exc
+    finally:
+        flog.removeHandler(errors)
+
+
+def _batch(rows: list[int], values: dict[str, list[Any]], raw: list[Any]) -> Batch:
+    geoms, broken = to_shapely(raw)
+    return Batch(rows, values, list(geoms), {rows[i]: why for i, why in broken.items()})
+
+
+class _GdalErrors(logging.Handler):
+    """Collects the errors GDAL reports while Fiona reads (a truncated .shp yields features
+    with no geometry and only an error message; we refuse such a file instead)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Remember one error."""
+        self.messages.append(record.getMessage())
+
+    def check(self, path: Path) -> None:
+        """Raise when GDAL reported any error."""
+        if self.messages:
+            more = f" (and {len(self.messages) - 1} more errors)" if len(self.messages) > 1 else ""
+            raise InvalidInput(f"cannot read {path.name}: {self.messages[0]}{more}; "
+                               "is the file truncated or damaged?")
+
+
+def to_storage(geoms: list[Any], tr: Transformation) -> Any:
+    """Apply the chosen transformation to Shapely geometries in one vectorised call."""
+    import numpy as np
+
+    arr = np.array(geoms, dtype=object)
+    if tr.transformer is None:
+        return arr
+    t = tr.transformer
+
+    def fn(xy: Any) -> Any:
+        x, y = t.transform(xy[:, 0], xy[:, 1])
+        return np.column_stack([x, y])
+
+    return shapely.transform(arr, fn)
+
+
+def write(path: str | Path, schema: dict[str, Any], crs_wkt: str, records: list[dict[str, Any]],
+          driver: str, encoding: str | None = None, layer: str | None = None) -> None:
+    """Write records with Fiona (a Shapefile gets a .cpg naming its encoding)."""
+    kwargs: dict[str, Any] = {}
+    if encoding:
+        kwargs["encoding"] = encoding
+    if layer and driver == "GPKG":
+        kwargs["layer"] = layer
+    with fiona.open(path, "w", driver=driver, schema=schema, crs_wkt=crs_wkt, **kwargs) as dst:
+        dst.writerecords(records)

@@ -1,0 +1,272 @@
+"""Loading messy Shapefiles: cp1251 without .cpg in SK-42, bad records, CRS, empty, truncated."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import shapely
+from pyproj.transformer import TransformerGroup
+from sqlalchemy import text
+
+from .conftest import counts, parcel_rows, report_of
+from .files import bowtie, square, two_parts, with_hole, write
+
+
+def number(zone: int, k: int) -> str:
+    """A parcel number in the test's own zone of Yakkasaroy (09)."""
+    return f"10:09:{zone:02d}:01:01:{k:04d}"
+
+
+def test_cp1251_sk42_shapefile_without_cpg(cli, spot, tmp_path: Path, load_engine,
+                                           load_settings) -> None:
+    """Cyrillic attributes survive, SK-42 is transformed with a recorded operation, the
+    multipolygon and the hole are kept, the unknown field is reported, the load is attributed."""
+    x, y, z = spot
+    schema = {"KAD_NOMER": "str:24", "ADRES": "str:120", "PLOSHAD": "float:14.2",
+              "KATEGORIYA": "str:60", "VID_ISP": "str:60", "ETAJ": "int", "PRIMECH": "str:40"}
+    recs = [
+        {"geometry": square(x, y), "KAD_NOMER": number(z, 1), "ADRES": "г. Ташкент, ул. Навои, 1",
+         "PLOSHAD": 400.0, "KATEGORIYA": "Земли населённых пунктов",
+         "VID_ISP": "Торговля и услуги", "PRIMECH": "старый обмер"},
+        {"geometry": with_hole(x + 40, y), "KAD_NOMER": number(z, 2),
+         "ADRES": "Toshkent sh., Yakkasaroy tumani, Bobur ko'chasi", "PLOSHAD": 800.0,
+         "KATEGORIYA": "settlement", "VID_ISP": "individual_housing"},
+        {"geometry": two_parts(x + 100, y), "KAD_NOMER": number(z, 3), "ADRES": "Чиланзар, 5",
+         "PLOSHAD": 450.0},
+    ]
+    shp = write(tmp_path / "uchastki.shp", recs, schema=schema)
+    assert not shp.with_suffix(".cpg").exists()
+    res = cli("load", "parcels", str(shp), "--actor", "surveyor-7")
+    assert res.exit_code == 0, res.output
+    assert "rejected 0" in res.output and "inserted 3" in res.output
+    rep = report_of(res)
+    assert rep["status"] == "committed"
+    assert rep["file"]["encoding"]["name"] == "cp1251"
+    assert "no .cpg" in rep["file"]["encoding"]["how"]
+    assert rep["file"]["crs"]["source"] == "EPSG:28412"
+    tr = rep["transformation"]
+    assert "Pulkovo 1942 to WGS 84" in tr["description"] and tr["accuracy_m"] > 0
+    assert "PRIMECH" in rep["fields"]["unknown"] and "PRIMECH" in res.output
+    assert rep["fields"]["mapped"]["KAD_NOMER"] == "cadastral_number"
+    assert Path(rep["report"]).parent == load_settings.data_path / "reports"
+
+    rows = parcel_rows(load_engine, z)
+    assert set(rows) == {number(z, 1), number(z, 2), number(z, 3)}
+    p1 = rows[number(z, 1)]
+    assert p1["address"] == "г. Ташкент, ул. Навои, 1"
+    assert (p1["land_category"], p1["permitted_use"]) == ("settlement", "commercial")
+    assert rows[number(z, 2)]["address"].endswith("Bobur ko'chasi")
+    # Same operation as the report names: the stored corner is where pyproj puts it.
+    t = next(t for t in TransformerGroup(28412, 32642, always_xy=True).transformers
+             if t.description == tr["description"])
+    exp = shapely.transform(square(x, y), lambda xy: np.column_stack(
+        t.transform(xy[:, 0], xy[:, 1])))
+    # ... and it is the one whose area of use is Uzbekistan, a few metres from the others.
+    assert "Uzbekistan" in t.area_of_use.name
+    assert p1["geom"].geom_type == "MultiPolygon"
+    assert shapely.hausdorff_distance(p1["geom"].geoms[0], exp) < 0.001
+    assert len(rows[number(z, 2)]["geom"].geoms[0].interiors) == 1
+    assert len(rows[number(z, 3)]["geom"].geoms) == 2
+
+    with load_engine.connect() as c:
+        tx = c.execute(text("SELECT t.kind, t.actor, d.kind AS dkind, d.file_name, d.sha256 "
+                            "FROM registry_transaction t JOIN source_document d "
+                            "ON d.id = t.source_document_id WHERE t.id = :i"),
+                       {"i": rep["transaction_id"]}).mappings().one()
+        assert (tx["kind"], tx["dkind"], tx["file_name"]) == ("import", "import", "uchastki.shp")
+        assert tx["actor"] == "surveyor-7" and tx["sha256"] == rep["file"]["sha256"]
+        actors = c.execute(text("SELECT DISTINCT actor FROM audit_log WHERE table_name = 'parcel' "
+                                "AND after->>'cadastral_number' LIKE :p"),
+                           {"p": f"10:09:{z:02d}:%"}).scalars().all()
+        assert actors == ["surveyor-7"]
+        tids = c.execute(text("SELECT DISTINCT transaction_id FROM parcel WHERE "
+                              "split_part(cadastral_number, ':', 3) = :z"),
+                         {"z": f"{z:02d}"}).scalars().all()
+        assert tids == [rep["transaction_id"]]
+
+
+def test_messy_records_are_rejected_with_reasons(cli, spot, tmp_path: Path,
+                                                 load_engine) -> None:
+    """Self-intersection, null geometry, duplicates, in-file overlap, bad number, wrong type,
+    area mismatch: each record gets its reason, the good ones load in one transaction."""
+    x, y, z = spot
+    recs = [
+        {"geometry": square(x, y), "KAD_NOMER": number(z, 1), "PLOSHAD": 400.0},     # ok
+        {"geometry": bowtie(x, y + 40), "KAD_NOMER": number(z, 2)},                  # invalid
+        {"geometry": None, "KAD_NOMER": number(z, 3)},                               # null
+        {"geometry": square(x, y + 80), "KAD_NOMER": number(z, 4)},                  # dup a
+        {"geometry": square(x + 40, y + 80), "KAD_NOMER": number(z, 4)},             # dup b
+        {"geometry": square(x + 100, y), "KAD_NOMER": number(z, 6)},                 # overlap a
+        {"geometry": square(x + 110, y + 10), "KAD_NOMER": number(z, 7)},            # overlap b
+        {"geometry": square(x + 200, y), "KAD_NOMER": "10-09-01-0045"},              # number
+        {"geometry": square(x + 240, y), "KAD_NOMER": number(z, 9), "PLOSHAD": 520.0}, # area
+        {"geometry": square(x + 280, y), "KAD_NOMER": number(z, 10), "ADRES": "x",
+         "KATEGORIYA": "Лунные земли"},                                              # category
+        {"geometry": square(x + 320, y), "KAD_NOMER": number(z, 11)},                # touches
+        {"geometry": square(x + 340, y), "KAD_NOMER": number(z, 12)},                # touches
+    ]
+    shp = write(tmp_path / "messy.shp", recs)
+    res = cli("load", "parcels", str(shp))
+    assert res.exit_code == 0, res.output
+    rep = report_of(res)
+    why = {r["row"]: " | ".join(r["reasons"]) for r in rep["rejected"]}
+    assert set(why) == {2, 3, 4, 5, 6, 7, 8, 10}, why
+    assert "invalid geometry: Self-intersection" in why[2] and "--repair" in why[2]
+    assert "geometry is missing" in why[3]
+    assert "appears 2 times in the file (rows 4, 5)" in why[4]
+    assert re.search(r"overlaps row 7 \(.*\) in this file by (99\.\d|100\.\d) m²", why[6])
+    assert "overlaps row 6" in why[7]
+    assert "not in the form" in why[8]
+    assert "unknown land category 'Лунные земли'" in why[10]
+    warn = {w["row"]: " ".join(w["messages"]) for w in rep["warnings"]}
+    assert "declared area 520.00 m² differs" in warn[9]
+    assert rep["counts"]["inserted"] == 4 and rep["counts"]["rejected"] == 8
+    for row in why:
+        assert f"rejected row {row}" in res.output
+    assert set(parcel_rows(load_engine, z)) == {number(z, 1), number(z, 9), number(z, 11),
+                                                number(z, 12)}
+
+
+def test_repair_marks_the_record(cli, spot, tmp_path: Path, load_engine) -> None:
+    """--repair turns a bow-tie into a valid multipolygon and says so."""
+    x, y, z = spot
+    shp = write(tmp_path / "bowtie.shp", [{"geometry": bowtie(x, y), "KAD_NOMER": number(z, 1)}])
+    res = cli("load", "parcels", str(shp), "--repair")
+    assert res.exit_code == 0, res.output
+    rep = report_of(res)
+    assert rep["counts"]["repaired"] == 1 and rep["repaired_rows"] == [1]
+    assert "repaired with make_valid" in rep["warnings"][0]["messages"][0]
+    g = parcel_rows(load_engine, z)[number(z, 1)]["geom"]
+    assert g.is_valid and len(g.geoms) == 2
+
+
+def test_against_the_database(cli, spot, tmp_path: Path, load_engine) -> None:
+    """A registered number is a duplicate in insert mode; overlapping a registered parcel is
+    rejected; district is found by location when the number's district code is unknown."""
+    x, y, z = spot
+    first = write(tmp_path / "first.shp", [{"geometry": square(x, y), "KAD_NOMER": number(z, 1)}])
+    assert cli("load", "parcels", str(first)).exit_code == 0
+    second = write(tmp_path / "second.shp", [
+        {"geometry": square(x + 100, y), "KAD_NOMER": number(z, 1)},
+        {"geometry": square(x + 5, y + 5), "KAD_NOMER": number(z, 2)},
+        {"geometry": square(x - 19.999, y), "KAD_NOMER": number(z, 3)},   # 0.02 m² ≤ tolerance
+        {"geometry": square(x + 200, y), "KAD_NOMER": f"10:99:{z:02d}:01:01:0004"},
+    ])
+    res = cli("load", "parcels", str(second))
+    assert res.exit_code == 0, res.output
+    why = {r["row"]: " | ".join(r["reasons"]) for r in report_of(res)["rejected"]}
+    assert set(why) == {1, 2}
+    assert "already registered" in why[1] and "--mode upsert" in why[1]
+    assert re.search(rf"overlaps registered parcel {number(z, 1)} by 22\d\.\d m²", why[2])
+    with load_engine.connect() as c:
+        d = c.execute(text("SELECT d.code FROM parcel p JOIN district d ON d.id = p.district_id "
+                           "WHERE p.cadastral_number = :n"),
+                      {"n": f"10:99:{z:02d}:01:01:0004"}).scalar_one()
+    assert d in {code for code, *_r in __import__("cadastre_gis.demo").demo.DISTRICTS}
+
+
+def test_missing_crs_is_refused_then_accepted_with_crs(cli, spot, tmp_path: Path,
+                                                       load_engine) -> None:
+    """No .prj: a clear refusal naming --crs, nothing written, a report anyway."""
+    x, y, z = spot
+    shp = write(tmp_path / "nocrs.shp", [{"geometry": square(x, y), "KAD_NOMER": number(z, 1)}],
+                epsg=None)
+    assert not shp.with_suffix(".prj").exists()
+    before = counts(load_engine)
+    res = cli("load", "parcels", str(shp))
+    assert res.exit_code == 1
+    assert "no coordinate reference system" in res.output and "--crs EPSG:28412" in res.output
+    assert "report: " in res.output
+    assert counts(load_engine) == before
+    res = cli("load", "parcels", str(shp), "--crs", "EPSG:28412")
+    assert res.exit_code == 0, res.output
+    assert report_of(res)["file"]["crs"]["how"] == "given with --crs"
+    assert number(z, 1) in parcel_rows(load_engine, z)
+
+
+def test_encoding_declared_by_cpg_and_option(cli, spot, tmp_path: Path, load_engine) -> None:
+    """A .cpg is honoured; --encoding overrides; cp866 is recognised from the bytes."""
+    x, y, z = spot
+    a = write(tmp_path / "a.shp", [{"geometry": square(x, y), "KAD_NOMER": number(z, 1),
+                                    "ADRES": "Юнусабад"}], encoding="cp866")
+    res = cli("load", "parcels", str(a), "--dry-run")
+    assert report_of(res)["file"]["encoding"]["name"] == "cp866", res.output
+    b = write(tmp_path / "b.shp", [{"geometry": square(x, y), "KAD_NOMER": number(z, 1),
+                                    "ADRES": "Юнусабад"}], encoding="utf-8", cpg=True)
+    rep = report_of(cli("load", "parcels", str(b), "--dry-run"))
+    assert rep["file"]["encoding"]["how"] == "declared by b.cpg"
+    res = cli("load", "parcels", str(a), "--encoding", "cp866")
+    assert res.exit_code == 0, res.output
+    assert parcel_rows(load_engine, z)[number(z, 1)]["address"] == "Юнусабад"
+
+
+def test_empty_file(cli, tmp_path: Path, load_engine) -> None:
+    """An empty layer loads nothing and says so."""
+    shp = write(tmp_path / "empty.shp", [], geometry="Polygon")
+    before = counts(load_engine)
+    res = cli("load", "parcels", str(shp))
+    assert res.exit_code == 0, res.output
+    assert report_of(res)["status"] == "nothing to load"
+    assert counts(load_engine) == before
+
+
+def test_truncated_file_changes_nothing(cli, spot, tmp_path: Path, load_engine) -> None:
+    """A .shp cut in the middle: a clear error, nothing written."""
+    x, y, z = spot
+    shp = write(tmp_path / "cut.shp", [{"geometry": square(x + 30 * k, y),
+                                        "KAD_NOMER": number(z, k + 1)} for k in range(50)])
+    data = shp.read_bytes()
+    shp.write_bytes(data[: len(data) // 2])
+    before = counts(load_engine)
+    res = cli("load", "parcels", str(shp))
+    assert res.exit_code == 1, res.output
+    assert "cannot read cut.shp" in res.output
+    assert report_of(res)["status"] in ("refused", "failed")
+    assert counts(load_engine) == before
+    assert parcel_rows(load_engine, z) == {}
+
+
+def test_dry_run_changes_nothing(cli, spot, tmp_path: Path, load_engine) -> None:
+    """--dry-run checks against the database and reports, but writes nothing."""
+    x, y, z = spot
+    shp = write(tmp_path / "dry.shp", [{"geometry": square(x + 30 * k, y),
+                                        "KAD_NOMER": number(z, k + 1)} for k in range(5)])
+    before = counts(load_engine)
+    res = cli("load", "parcels", str(shp), "--dry-run")
+    assert res.exit_code == 0, res.output
+    rep = report_of(res)
+    assert rep["status"] == "dry run" and rep["counts"]["would_insert"] == 5
+    assert "nothing was written" in res.output
+    assert counts(load_engine) == before
+
+
+def test_unknown_key_field_needs_mapping(cli, spot, tmp_path: Path, load_engine) -> None:
+    """A file whose number field has an unheard-of name is refused until --mapping names it."""
+    x, y, z = spot
+    shp = write(tmp_path / "odd.shp", [{"geometry": square(x, y), "RAQAM_UCH": number(z, 1),
+                                        "MANZIL": "Mirobod"}],
+                schema={"RAQAM_UCH": "str:24", "MANZIL": "str:40"})
+    res = cli("load", "parcels", str(shp))
+    assert res.exit_code == 1 and "RAQAM_UCH" in res.output and "--mapping" in res.output
+    m = tmp_path / "map.yaml"
+    m.write_text("RAQAM_UCH: cadastral_number\n", encoding="utf-8")
+    res = cli("load", "parcels", str(shp), "--mapping", str(m))
+    assert res.exit_code == 0, res.output
+    row = parcel_rows(load_engine, z)[number(z, 1)]
+    assert row["address"] == "Mirobod"
+
+
+def test_shared_boundaries_and_progress(cli, spot, tmp_path: Path, load_engine) -> None:
+    """A block of parcels sharing their edges (as real surveys do) loads whole after the SK-42
+    transformation; --progress shows a bar with features/s."""
+    x, y, z = spot
+    recs = [{"geometry": square(x + 20 * i, y + 20 * j), "KAD_NOMER": number(z, 1 + i + 5 * j)}
+            for i in range(5) for j in range(4)]
+    shp = write(tmp_path / "block.shp", recs)
+    res = cli("load", "parcels", str(shp), "--progress")
+    assert res.exit_code == 0, res.output
+    assert "features/s" in res.output
+    assert report_of(res)["counts"]["inserted"] == 20
+    assert len(parcel_rows(load_engine, z)) == 20

@@ -1,0 +1,182 @@
+"""Situation center: the operators' live dashboard, its JSON/GeoJSON API and the SSE stream."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, abort, jsonify, redirect, render_template, request, url_for
+from sqlalchemy import text
+
+from cadastre_gis import cameras, incidents, policy
+from cadastre_gis.errors import InvalidInput, NotFound
+
+from . import situation_live
+from .db import conn, engine, settings, write
+from .security import current_role, require
+
+bp = Blueprint("situation", __name__, url_prefix="/situation")
+
+ACTIONS = ("triage", "dispatch", "resolve", "merge", "status")
+
+
+def _filters(public_only: bool = False) -> tuple[str, dict[str, Any]]:
+    a = request.args
+    district = a.get("district") or None
+    if district is not None and not district.isdigit():
+        raise InvalidInput("district must be a district id")
+    return incidents.filters_sql(category=a.get("category") or None,
+                                 status=a.get("status") or None,
+                                 district=int(district) if district else None,
+                                 window=a.get("window") or None, public_only=public_only)
+
+
+@bp.route("")
+@bp.route("/")
+def dashboard():  # type: ignore[no-untyped-def]
+    """The live map for operators (others are sent to sign in or refused)."""
+    if current_role() is None:
+        return redirect(url_for("auth.login", next="/situation"))
+    require("situation.view")
+    c = conn()
+    cats = c.execute(text("SELECT code, name_en FROM incident_category ORDER BY code")).all()
+    dists = c.execute(text("SELECT id, name FROM district ORDER BY name")).all()
+    services = c.execute(text("SELECT id, name FROM service ORDER BY name")).all()
+    bounds = c.execute(text(
+        "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM"
+        " (SELECT ST_Transform(ST_SetSRID(ST_Extent(geom), 32642), 4326) AS e FROM district) q"
+    )).first()
+    return render_template("situation/dashboard.html", categories=cats, districts=dists,
+                           services=services, statuses=incidents.STATUSES,
+                           bounds=list(bounds) if bounds and bounds[0] is not None else None,
+                           windows=list(incidents.WINDOWS)[:3])
+
+
+@bp.route("/api/incidents.geojson")
+def incidents_geojson():  # type: ignore[no-untyped-def]
+    """Incidents for the map, filtered by category, status, district and time window."""
+    require("situation.view")
+    where, params = _filters()
+    return jsonify(incidents.geojson(conn(), where, params))
+
+
+@bp.route("/api/districts.geojson")
+def districts_geojson():  # type: ignore[no-untyped-def]
+    """District outlines (simplified to 20 m) as map context."""
+    require("situation.view")
+    rows = conn().execute(text(
+        "SELECT id, code, name, ST_AsGeoJSON(ST_Transform(ST_SimplifyPreserveTopology(geom, 20),"
+        " 4326), 6)::json AS g FROM district ORDER BY id"))
+    return jsonify({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "id": r.id, "geometry": r.g,
+         "properties": {"id": r.id, "code": r.code, "name": r.name}} for r in rows]})
+
+
+@bp.route("/api/cameras.geojson")
+def cameras_geojson():  # type: ignore[no-untyped-def]
+    """Cameras with view wedges and health; stream URLs for roles allowed to watch."""
+    require("situation.view")
+    return jsonify(cameras.cameras_geojson(
+        conn(), settings().camera_offline_minutes,
+        with_stream=policy.allowed(current_role(), "camera.stream")))
+
+
+@bp.route("/api/cameras/<code>/heartbeat", methods=["POST"])
+def camera_heartbeat(code: str):  # type: ignore[no-untyped-def]
+    """A camera (or its video system, with a token) reports it is alive."""
+    require("camera.heartbeat")
+    with write() as c:
+        row = c.execute(text(
+            "UPDATE camera SET last_heartbeat = now(),"
+            " status = CASE WHEN status = 'offline' THEN 'online' ELSE status END"
+            " WHERE code = :c RETURNING id, status,"
+            " camera_health(status, now(), :m) AS health"),
+            {"c": code, "m": settings().camera_offline_minutes}).mappings().first()
+    if row is None:
+        raise NotFound(f"camera {code} does not exist")
+    return jsonify(dict(row))
+
+
+@bp.route("/api/incidents/<int:incident_id>")
+def incident_panel(incident_id: int):  # type: ignore[no-untyped-def]
+    """One incident: details, timeline, the cameras that see it, possible duplicates."""
+    require("situation.view")
+    c = conn()
+    body = incidents.detail(c, incident_id)
+    body["timeline"] = incidents.timeline(c, incident_id)
+    body["cameras"] = cameras.cameras_seeing(c, incident_id, settings().camera_offline_minutes)
+    return jsonify(body)
+
+
+@bp.route("/api/incidents", methods=["POST"])
+def create_incident():  # type: ignore[no-untyped-def]
+    """Register an incident from the dashboard (e.g. a phone call)."""
+    require("incident.manage")
+    data = request.get_json(silent=True) or request.form
+    try:
+        lon, lat = float(data["lon"]), float(data["lat"])
+        category = str(data["category"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InvalidInput("category, lon and lat are required") from exc
+    with write() as c:
+        body = incidents.create(c, category, lon, lat, source="dashboard",
+                                title=data.get("title"), description=data.get("description"),
+                                address=data.get("address"))
+    return jsonify(body), 201
+
+
+@bp.route("/api/incidents/<int:incident_id>/<action>", methods=["POST"])
+def act(incident_id: int, action: str):  # type: ignore[no-untyped-def]
+    """Operator actions: triage, dispatch, resolve, merge, status (JSON or form, CSRF)."""
+    require("incident.manage")
+    if action not in ACTIONS:
+        abort(404)
+    data = request.get_json(silent=True) or request.form
+    note = data.get("note") or None
+    version = _int(data.get("version"), "version")
+    with write() as c:
+        if action == "triage":
+            incidents.triage(c, incident_id, _int(data.get("priority"), "priority"), note, version)
+        elif action == "dispatch":
+            incidents.dispatch(c, incident_id, _int(data.get("service_id"), "service_id"), note,
+                               version)
+        elif action == "resolve":
+            incidents.resolve(c, incident_id, note, version)
+        elif action == "merge":
+            into = _int(data.get("into"), "into")
+            if into is None:
+                raise InvalidInput("merge needs 'into' (the incident to keep)")
+            incidents.merge(c, incident_id, into, note)
+        else:
+            incidents.set_status(c, incident_id, str(data.get("status", "")), note, version)
+    c2 = conn()
+    body = incidents.detail(c2, incident_id)
+    body["timeline"] = incidents.timeline(c2, incident_id)
+    return jsonify(body)
+
+
+def _int(value: Any, name: str) -> int | None:
+    if value in (None, ""):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"{name} must be an integer") from exc
+
+
+@bp.route("/stream")
+def stream():  # type: ignore[no-untyped-def]
+    """Server-Sent Events fed by LISTEN/NOTIFY; Last-Event-ID replays missed events."""
+    require("situation.view")
+    raw = request.headers.get("Last-Event-ID") or request.args.get("last_event_id")
+    last_id: int | None = None
+    if raw not in (None, ""):
+        try:
+            last_id = max(0, int(raw))
+        except ValueError as exc:
+            raise InvalidInput("Last-Event-ID must be an integer") from exc
+    eng = engine()
+    hub = situation_live.hub_for(settings().url(), eng)
+    max_seconds = request.args.get("max_seconds", type=float)
+    gen = situation_live.stream(hub, eng, last_id, max_seconds=max_seconds)
+    return Response(gen, mimetype="text/event-stream",
+                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
