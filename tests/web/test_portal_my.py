@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 
+import pytest
 from pypdf import PdfReader
 from sqlalchemy import text
 
@@ -67,3 +68,24 @@ def test_non_citizen_has_no_my_page(app) -> None:  # type: ignore[no-untyped-def
     login(client, "notary", "notary-demo-2026")
     assert client.get("/my").status_code == 403
     assert client.get("/taxes").status_code == 403
+
+
+def test_extract_log_shows_who_asked(app, engine) -> None:  # type: ignore[no-untyped-def]
+    extracts = pytest.importorskip("cadastre_gis.extracts")
+    with engine.begin() as c:
+        number = c.execute(text("""
+            SELECT p.cadastral_number FROM account a JOIN "right" r ON r.party_id = a.party_id
+              JOIN parcel p ON p.id = r.parcel_id WHERE a.username = 'citizen' LIMIT 1""")).scalar()
+        notary = c.execute(text("SELECT id, username, role FROM account WHERE username = 'notary'")
+                           ).mappings().one()
+        extracts.log_request(c, account=dict(notary), cadastral_number=number, outcome="issued",
+                             case_number="N-2026-777", purpose="portal test: sale")
+    try:
+        client = app.test_client()
+        login(client)
+        html = client.get("/my?lang=en").get_data(as_text=True)
+        assert 'id="extract-log-table"' in html
+        assert "portal test: sale" in html and "(notary)" in html
+    finally:
+        with engine.begin() as c:
+            c.execute(text("DELETE FROM extract_request_log WHERE purpose = 'portal test: sale'"))
