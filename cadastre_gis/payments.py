@@ -150,6 +150,11 @@ def pay(engine: Engine, *, assessment_id: int, party_id: int, account_id: int | 
     return out
 
 
+def by_key(c: Connection, key: str) -> dict[str, Any] | None:
+    """The payment made with idempotency key ``key``, or None."""
+    return _by_key(c, key)
+
+
 def _by_key(c: Connection, key: str) -> dict[str, Any] | None:
     row = c.execute(text("SELECT id FROM payment WHERE idempotency_key = :k"), {"k": key}).first()
     return get(c, int(row[0])) if row else None

@@ -71,7 +71,9 @@ def dispatch(fn: Callable, *args: Any, skip_valid_check: bool = False,
         content = apply_gzip(headers, content)
     response = make_response(content, status)
     if headers:
-        response.headers = headers
+        # update, not replace: a plain dict here breaks set_cookie when a signed-in
+        # (permanent) session is refreshed on the response
+        response.headers.update(headers)
     return response
 
 

@@ -23,7 +23,7 @@ bp = Blueprint("taxes", __name__, url_prefix="/taxes")
 def _helpers() -> dict[str, Any]:
     from .portal_pdf import money
 
-    return {"money": money}
+    return {"portal_money": money}
 
 
 def _citizen() -> tuple[dict[str, Any], int]:
@@ -95,10 +95,29 @@ def pay():  # type: ignore[no-untyped-def]
         return _page(year, exc.message, http_status(exc))
     if result["status"] == "succeeded":
         return redirect(url_for("taxes.receipt", number=result["receipt_number"]), code=303)
-    if result["status"] == "pending":  # a double submit while the first is still at the provider
+    if result["status"] == "pending":
+        # A double submit while the first request is still at the provider: wait for it.
+        result = _wait(result["idempotency_key"]) or result
+        if result["status"] == "succeeded":
+            return redirect(url_for("taxes.receipt", number=result["receipt_number"]), code=303)
+    if result["status"] == "pending":
         return _page(year, _("Your payment is being processed; reload this page in a moment."), 202)
     reason = result.get("failure_reason") or result["status"]
     return _page(year, _("Payment failed: %(reason)s", reason=reason), 402)
+
+
+def _wait(key: str, seconds: float = 5.0) -> dict[str, Any] | None:
+    """Poll the payment with ``key`` until it leaves ``pending`` (or time runs out)."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        with engine().connect() as c:
+            pay = payments.by_key(c, key)
+        if pay is None or pay["status"] != "pending":
+            return pay
+    return None
 
 
 def _receipt(number: str) -> dict[str, Any]:

@@ -140,3 +140,21 @@ def test_language_links_keep_the_query(client, sample) -> None:  # type: ignore[
     html = client.get("/", query_string={"parcel": sample["cadastral_number"], "lang": "en"}
                       ).get_data(as_text=True)
     assert 'href="/?parcel=' + sample["cadastral_number"].replace(":", "%3A") + '&amp;lang=ru"' in html
+
+
+def test_signed_in_citizen_gets_map_tiles(app, sample) -> None:  # type: ignore[no-untyped-def]
+    """A signed-in (permanent, refreshed) session must not break tile responses."""
+    import morecantile
+
+    from .portal_helpers import login
+
+    tms = morecantile.tms.get("WebMercatorQuad")
+
+    client = app.test_client()
+    login(client)
+    lon, lat = client.get(f"/api/parcels/{sample['cadastral_number']}").get_json()["centroid"]
+    for coll in ("parcels", "buildings", "districts"):
+        z = 14 if coll == "districts" else 16
+        tz = tms.tile(lon, lat, z)
+        r = client.get(f"/ogc/collections/{coll}/tiles/WebMercatorQuad/{z}/{tz.y}/{tz.x}?f=mvt")
+        assert r.status_code in (200, 204), (coll, r.status_code)

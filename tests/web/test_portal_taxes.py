@@ -53,13 +53,15 @@ def test_assessment_uses_share_and_rate(db) -> None:  # type: ignore[no-untyped-
     assert rows, "the demo citizen owns property"
     for r in rows:
         assert r["amount"] == tax.compute_amount(r["base_value"], r["rate_percent"], r["share"])
-        assert r["outstanding"] == r["amount"] and r["paid"] == 0
-        assert r["overdue"] is True  # due 2025-12-01, demo date is later
+        # (a browser test may already have paid one of them in this session)
+        assert r["outstanding"] == max(r["amount"] - r["paid"], 0)
+        assert r["overdue"] is (r["outstanding"] > 0)  # due 2025-12-01, before the demo date
     assert any(r["share"] == Decimal("0.5") for r in rows)
     # idempotent: assessing again keeps one row per object
     assert len(tax.assess(db, party, 2025)) == len(rows)
     s = tax.summary(rows)
-    assert s["due"] == s["debt"] == sum(r["amount"] for r in rows)
+    assert s["due"] == sum(r["amount"] for r in rows)
+    assert s["debt"] == s["outstanding"] == s["due"] - s["paid"]
 
 
 def test_bad_year(db) -> None:  # type: ignore[no-untyped-def]
