@@ -192,6 +192,9 @@ def test_language_switch_is_remembered(page, live_server, artifacts) -> None:  #
     page.click(".langs a[lang=uz]")
     page.wait_for_function("document.documentElement.lang === 'uz'")
     assert "kadastr raqami" in page.inner_text("label[for=search-q]")
+    page.wait_for_function(MAP_IDLE, timeout=30000)
+    page.wait_for_function(
+        "() => window.portalMap.queryRenderedFeatures({layers: ['district-label']}).length > 0")
     page.screenshot(path=str(artifacts / "portal-uz.png"))
     page.goto(live_server + "/login")
     assert page.inner_text("h1") == "Kirish"

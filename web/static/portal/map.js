@@ -54,8 +54,9 @@
         paint: { "text-color": "#3b3226", "text-halo-color": "#ffffff", "text-halo-width": 1.2 } },
       { id: "district-label", type: "symbol", source: "district-labels", maxzoom: 15,
         layout: { "text-field": ["get", cfg.lang === "ru" ? "name_ru" : "name"], "text-font": ["DejaVuSans-Bold"],
-                  "text-size": ["interpolate", ["linear"], ["zoom"], 9, 11, 14, 16],
-                  "text-transform": "uppercase", "text-letter-spacing": 0.05 },
+                  "text-size": ["interpolate", ["linear"], ["zoom"], 9, 9, 11, 12, 14, 16],
+                  "text-transform": "uppercase", "text-letter-spacing": 0.03,
+                  "text-max-width": 7, "text-padding": 1 },
         paint: { "text-color": "#2d2a26", "text-halo-color": "#ffffff", "text-halo-width": 1.5 } }
     ]
   };
