@@ -228,7 +228,10 @@ def start_tipg(data_dir: Path, port: int, url: str) -> Server:
                   data_dir / "tipg.log")
     _wait(f"{base}/collections/public.parcel", proc)
     return Server("tipg", base, proc, base + "/collections/{coll}/items",
-                  base + "/collections/{coll}/tiles/WebMercatorQuad/{z}/{x}/{y}",
+                  # same properties as our parcel tiles, so both write the same content
+                  base + "/collections/{coll}/tiles/WebMercatorQuad/{z}/{x}/{y}"
+                         "?properties=id,cadastral_number,land_category,permitted_use,area_m2,"
+                         "district_id",
                   {"parcels": "public.parcel"})
 
 
@@ -295,7 +298,7 @@ def summarize(results: list[Result]) -> dict[str, dict[str, float]]:
 
 def print_table(title: str, summary: dict[str, dict[str, float]], base: str = "ours") -> str:
     """Print (and return) a markdown table with ratios relative to ``base``."""
-    lines = [f"### {title}", "",
+    lines = ["", f"### {title}", "",
              "| server | req/s | p50 ms | p95 ms | errors | ours / this (req/s) |",
              "|---|---:|---:|---:|---:|---:|"]
     ref = summary.get(base, {}).get("rps", 0.0)

@@ -83,10 +83,14 @@ def engine(url: str) -> Engine:
     """A pooled read-only engine for the OGC API (one per database URL and process).
 
     Autocommit: every read is one statement, so there is no transaction to roll back when a
-    connection goes back to the pool; ``pool_recycle`` replaces a per-checkout ping.
+    connection goes back to the pool; ``pool_recycle`` replaces a per-checkout ping. No
+    parallel workers: an OGC request is a small indexed query, and starting workers for it
+    costs more than it saves (a z14 parcel tile: 30 ms with, 17 ms without) while many
+    requests already run side by side.
     """
     return create_engine(normalize_url(url), pool_size=8, max_overflow=8, pool_recycle=600,
-                         isolation_level="AUTOCOMMIT", future=True)
+                         isolation_level="AUTOCOMMIT", future=True,
+                         connect_args={"options": "-c max_parallel_workers_per_gather=0"})
 
 
 # ---------------------------------------------------------------------------------------

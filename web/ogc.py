@@ -23,15 +23,13 @@ def init_app(app: Flask) -> None:
     from pygeoapi.api import API
     from pygeoapi.openapi import get_oas
 
+    from ogc_api import patches
     from ogc_api.config import build_config
+    from ogc_api.openapi import localize
 
     settings = app.extensions["cadastre_settings"]
     config = build_config(settings)
-    from ogc_api import patches
-    from ogc_api.openapi import localize
-
     patches.install()
-
     openapi = localize(get_oas(config, fail_on_invalid_collection=False))
     api_ = API(config, openapi)
     # pygeoapi 0.24 renders the TileMatrixSets pages with the whole config as template
@@ -60,8 +58,9 @@ def dispatch(fn: Callable, *args: Any, skip_valid_check: bool = False,
 
     a = api()
     context.set_caller(current_account(), current_actor())
-    ogc_req = ogc_context.begin(a.base_url.rstrip("/") + request.path[len(bp.url_prefix or ""):],
-                      list(request.args.items(multi=True)))
+    path = request.path[len(bp.url_prefix or ""):]
+    ogc_req = ogc_context.begin(a.base_url.rstrip("/") + path,
+                                list(request.args.items(multi=True)))
     api_request = APIRequest.from_flask(request, a.locales)
     ogc_req.raw_ok = raw and api_request.format in (None, "json")
     if not skip_valid_check and not api_request.is_valid():
