@@ -663,7 +663,9 @@ def _build(cur: Any, rng: np.random.Generator, n_parcels: int, now: datetime,
 
     n_inc = 2000 if n >= 5000 else max(50, n // 10)
     pick = rng.integers(0, n, n_inc)
-    jitter = rng.normal(0, 15, (n_inc, 2))
+    # Within half a street of the parcel centre: parcels lie a full street inside their
+    # district, so every incident stays inside its district (and the city).
+    jitter = np.clip(rng.normal(0, 15, (n_inc, 2)), -street / 2, street / 2)
     cat_idx = rng.choice(len(CATEGORIES), n_inc,
                          p=np.array([14, 8, 10, 14, 6, 12, 12, 8, 6, 4, 2, 4]) / 100)
     ages = rng.uniform(0, 90 * 24, n_inc)  # hours before as-of
