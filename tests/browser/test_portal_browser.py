@@ -50,6 +50,10 @@ def test_map_draws_parcels_offline(page, live_server, artifacts, target) -> None
     page.wait_for_function(MAP_IDLE, timeout=30000)
     numbers = page.evaluate("window.portal.renderedParcels()")
     assert all(n.startswith("10:") for n in numbers)
+    # symbols are placed after their glyphs arrive: give a busy machine time to place them
+    page.wait_for_function(
+        "window.portalMap.queryRenderedFeatures({layers:['parcel-label']}).length > 0",
+        timeout=30000)
     labels = page.evaluate("window.portalMap.queryRenderedFeatures({layers:['parcel-label']}).length")
     assert labels > 0, "cadastral numbers are labelled at high zoom"
     assert page.locator(".maplibregl-ctrl-scale").count() == 1
