@@ -94,6 +94,11 @@ class Hub:
                 self._listen()
             except Exception as exc:  # noqa: BLE001 - reconnect after any database trouble
                 self.ready.clear()
+                with self._lock:
+                    if not self._subs:
+                        # nobody listens: end quietly; the next subscriber starts a new thread
+                        self._thread = None
+                        return
                 failures += 1
                 if failures <= 3:
                     log.warning("incident listener: %s; reconnecting", str(exc).splitlines()[0])
