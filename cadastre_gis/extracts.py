@@ -27,10 +27,10 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from . import signing
+from .cadastral import PARCEL_NUMBER
 from .errors import InvalidCadastralNumber, InvalidInput, NotFound
 from .settings import Settings
 
-PARCEL_NUMBER = re.compile(r"^[0-9]{2}:[0-9]{2}:[0-9]{2}:[0-9]{2}:[0-9]{2}:[0-9]{4}$")
 EXTRACT_NUMBER = re.compile(r"^EX-[0-9]{4}-[0-9]{7}-[0-9A-Z]{4}$")
 CASE_NUMBER = re.compile(r"^[\w./:#№ -]{1,64}$", re.UNICODE)
 TASHKENT = ZoneInfo("Asia/Tashkent")

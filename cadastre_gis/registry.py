@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+from .cadastral import PARCEL_NUMBER
 from .errors import (
     ArrestActive,
     CadastreError,
@@ -41,7 +42,6 @@ from .errors import (
 from .policy import may_edit_district
 
 SRID = 32642
-NUMBER_RE = re.compile(r"^[0-9]{2}:[0-9]{2}:[0-9]{2}:[0-9]{2}:[0-9]{2}:[0-9]{4}$")
 ENCUMBRANCES = ("mortgage", "lease", "servitude", "arrest", "permanent_use")
 DOCUMENT_KINDS = ("deed", "sale_contract", "gift_contract", "inheritance", "court_decision",
                   "hokim_decision", "survey", "mortgage_agreement", "lease_agreement",
@@ -93,7 +93,7 @@ class Result:
 def check_number(number: str) -> str:
     """Return a stripped parcel cadastral number or raise InvalidCadastralNumber."""
     n = (number or "").strip()
-    if not NUMBER_RE.match(n):
+    if not PARCEL_NUMBER.match(n):
         raise InvalidCadastralNumber(
             f"parcel cadastral number {number!r} is not in the form 10:09:03:01:01:0045")
     return n

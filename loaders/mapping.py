@@ -15,10 +15,8 @@ from typing import Any
 
 import yaml
 
+from cadastre_gis.cadastral import BUILDING_NUMBER, PARCEL_NUMBER
 from cadastre_gis.errors import InvalidInput
-
-PARCEL_NUMBER = re.compile(r"^[0-9]{2}:[0-9]{2}:[0-9]{2}:[0-9]{2}:[0-9]{2}:[0-9]{4}$")
-BUILDING_NUMBER = re.compile(r"^[0-9]{2}:[0-9]{2}:[0-9]{2}:[0-9]{2}:[0-9]{2}:[0-9]{4}:[0-9]{4}$")
 
 BUILDING_USES = ("residential", "apartment", "commercial", "office", "industrial", "public",
                  "garage", "religious", "other")

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from cadastre_gis.cadastral import BUILDING_NUMBER, PARCEL_NUMBER
+
 STORAGE_SRID = 32642
 
-PARCEL_NUMBER = r"^[0-9]{2}:[0-9]{2}:[0-9]{2}:[0-9]{2}:[0-9]{2}:[0-9]{4}$"
-BUILDING_NUMBER = r"^[0-9]{2}:[0-9]{2}:[0-9]{2}:[0-9]{2}:[0-9]{2}:[0-9]{4}:[0-9]{4}$"
 
 
 @dataclass(frozen=True)
@@ -112,7 +112,7 @@ COLLECTIONS: dict[str, Collection] = {c.id: c for c in [
             *LIFESPAN,
         ),
         geometry_type="MultiPolygon", keywords=("cadastre", "parcels", "land"),
-        history_table="parcel_history", time="lifespan", number_pattern=PARCEL_NUMBER,
+        history_table="parcel_history", time="lifespan", number_pattern=PARCEL_NUMBER.pattern,
         version_column="version",
         tile_fields=("id", "cadastral_number", "land_category", "permitted_use", "area_m2",
                      "district_id"),
@@ -137,7 +137,7 @@ COLLECTIONS: dict[str, Collection] = {c.id: c for c in [
             *LIFESPAN,
         ),
         geometry_type="MultiPolygon", keywords=("cadastre", "buildings"),
-        history_table="building_history", time="lifespan", number_pattern=BUILDING_NUMBER,
+        history_table="building_history", time="lifespan", number_pattern=BUILDING_NUMBER.pattern,
         version_column="version",
         tile_fields=("id", "cadastral_number", "parcel_id", "floors", "building_use"),
         min_zoom=13, max_zoom=20, tile_cap=20000,

@@ -9,10 +9,11 @@ from flask import Blueprint, Response, g, redirect, render_template, request, ur
 from sqlalchemy import bindparam, text
 from sqlalchemy.engine import Connection
 
+from cadastre_gis.cadastral import PARCEL_NUMBER
 from cadastre_gis.errors import NotFound
 
 from .db import conn
-from .search import PARCEL_NUMBER, normalize_number
+from .search import normalize_number
 from .security import require
 
 bp = Blueprint("my", __name__, url_prefix="/my")

@@ -16,6 +16,7 @@ from flask_babel import get_locale
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+from cadastre_gis.cadastral import BUILDING_NUMBER, PARCEL_NUMBER
 from cadastre_gis.errors import InvalidInput, NotFound
 
 from .db import conn
@@ -26,8 +27,6 @@ MAX_LIMIT = 20
 WORD_SIMILARITY_THRESHOLD = 0.45
 # 10:09:03:01:01:0045 — a parcel; a building adds :GGGG. Prefixes: any leading part.
 NUMBER_PREFIX = re.compile(r"^[0-9]{1,2}(:[0-9]{0,2}){0,4}(:[0-9]{0,4}){0,2}$")
-PARCEL_NUMBER = re.compile(r"^[0-9]{2}:[0-9]{2}:[0-9]{2}:[0-9]{2}:[0-9]{2}:[0-9]{4}$")
-BUILDING_NUMBER = re.compile(r"^[0-9]{2}(:[0-9]{2}){4}:[0-9]{4}:[0-9]{4}$")
 # Apostrophes people type for the Uzbek Latin oʻ/gʻ, mapped to the one the registry uses.
 APOSTROPHES = str.maketrans({"'": "ʻ", "‘": "ʻ", "’": "ʻ", "`": "ʻ", "ʼ": "ʻ"})
 # Words in (nearly) every address: they match every row's trigrams, so the GIN index would

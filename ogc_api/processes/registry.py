@@ -15,6 +15,7 @@ from typing import Any
 from pygeoapi.process.base import BaseProcessor
 
 from cadastre_gis import context, registry
+from cadastre_gis.cadastral import PARCEL_NUMBER
 from cadastre_gis.db import transaction
 from cadastre_gis.errors import CadastreError, InvalidInput, NotAuthenticated
 from cadastre_gis.settings import Settings
@@ -30,7 +31,7 @@ _DOC = {
     "minOccurs": 1, "maxOccurs": 1,
 }
 _NUMBER = {"title": "Cadastral number", "description": "Parcel number, e.g. 10:09:03:01:01:0045",
-           "schema": {"type": "string", "pattern": registry.NUMBER_RE.pattern},
+           "schema": {"type": "string", "pattern": PARCEL_NUMBER.pattern},
            "minOccurs": 1, "maxOccurs": 1}
 _CRS = {"title": "CRS of the input geometry", "description": "Default CRS84 (lon, lat)",
         "schema": {"type": "string", "default": "http://www.opengis.net/def/crs/OGC/1.3/CRS84"},
