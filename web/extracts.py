@@ -11,6 +11,7 @@ from cadastre_gis import extracts, keys
 from cadastre_gis.errors import InvalidInput, NotFound
 
 from .db import conn, settings
+from .formats import prefers_html
 
 bp = Blueprint("extracts", __name__, url_prefix="/extracts")
 
@@ -42,16 +43,6 @@ def init_app(app: Flask) -> None:
             except Exception:  # noqa: BLE001 - logging must never break the response
                 app.logger.exception("could not log a refused extract request")
         return resp
-
-
-def _wants_html() -> bool:
-    if request.args.get("f") == "json":
-        return False
-    if request.args.get("f") == "html":
-        return True
-    best = request.accept_mimetypes.best_match(["application/json", "text/html"])
-    return best == "text/html" and (request.accept_mimetypes["text/html"]
-                                    > request.accept_mimetypes["application/json"])
 
 
 @bp.route("/keys")
@@ -132,7 +123,7 @@ def verify() -> Any:
     if request.method == "GET":
         return render_template("extracts/verify.html", result=None)
     result = _check_upload()
-    if _wants_html() and not request.is_json:
+    if prefers_html() and not request.is_json:
         return render_template("extracts/verify.html", result=result)
     return jsonify(result)
 
@@ -141,6 +132,6 @@ def verify() -> Any:
 def status(number: str) -> Any:
     """Public status of one extract: valid or not, times, parcel number, content hash."""
     info = extracts.public_status(conn(), settings(), number)
-    if _wants_html():
+    if prefers_html():
         return render_template("extracts/status.html", info=info)
     return jsonify(info)

@@ -5,23 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, jsonify, render_template, request
+from flask import Blueprint, jsonify, render_template
 
 from cadastre_gis import extracts
 from cadastre_gis.errors import NotAuthorized
 
 from .db import conn
+from .formats import prefers_html
 from .security import require
 
 bp = Blueprint("notary", __name__)
-
-
-def _html() -> bool:
-    if request.args.get("f") == "json":
-        return False
-    best = request.accept_mimetypes.best_match(["application/json", "text/html"])
-    return best == "text/html" and (request.accept_mimetypes["text/html"]
-                                    > request.accept_mimetypes["application/json"])
 
 
 @bp.route("/notary")
@@ -31,7 +24,7 @@ def notary_home() -> Any:
     acc = require("extract.list")
     assert acc is not None
     data = extracts.extracts_of_account(conn(), acc["id"])
-    if _html():
+    if prefers_html():
         return render_template("notary/index.html", data=data)
     return jsonify(data)
 
@@ -66,6 +59,6 @@ def my_extract_requests() -> Any:
         items: list[dict[str, Any]] = []
     else:
         items = extracts.requests_about_party(conn(), party_id)
-    if _html():
+    if prefers_html():
         return render_template("notary/my_requests.html", items=items)
     return jsonify({"requests": items})
