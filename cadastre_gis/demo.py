@@ -696,24 +696,9 @@ def _build(cur: Any, rng: np.random.Generator, n_parcels: int, now: datetime,
                             "address", "source", "visibility", "reporter_name", "reporter_phone",
                             "reported_at", "resolved_at", "closed_at", "updated_at", "geom"],
           inc_rows)
-    # enrich the demo incidents as the situation-center rules would
-    cur.execute("""
-        UPDATE incident i SET
-          district_id = (SELECT d.id FROM district d WHERE ST_Intersects(d.geom, i.geom) LIMIT 1),
-          parcel_id = (SELECT p.id FROM parcel p WHERE p.status = 'active'
-                        AND ST_Intersects(p.geom, i.geom) LIMIT 1),
-          building_id = (SELECT b.id FROM building b WHERE b.status = 'active'
-                          AND ST_Intersects(b.geom, i.geom) LIMIT 1),
-          deadline = i.reported_at + make_interval(hours => c.deadline_hours)
-        FROM incident_category c WHERE c.code = i.category""")
-    cur.execute("""
-        UPDATE incident i SET service_id = (
-          SELECT sa.service_id FROM service_area sa WHERE sa.category = i.category
-             AND (sa.district_id = i.district_id OR sa.district_id IS NULL)
-           ORDER BY sa.district_id NULLS LAST LIMIT 1)""")
-    cur.execute("""
-        INSERT INTO incident_event (incident_id, at, actor, kind, to_status, note)
-        SELECT id, reported_at, 'demo', 'created', 'new', 'demo' FROM incident ORDER BY id""")
+    # The database enriched each incident on insert (district, parcel, building, service,
+    # priority, deadline) and wrote its "created" event (migration 0007); the demo adds the
+    # status changes its incidents went through.
     cur.execute("""
         INSERT INTO incident_event (incident_id, at, actor, kind, from_status, to_status, note)
         SELECT id, reported_at + interval '20 minutes', 'demo', 'status', 'new', status, 'demo'
