@@ -82,20 +82,19 @@ def _mask(url: str) -> str:
 def migrate(revision: str) -> None:
     """Upgrade the database schema (alembic)."""
     s = _settings()
-    _ensure_db(s)
+    ensure_database(s)
     from . import migrate as m
 
     m.upgrade(s.url(), revision)
     click.echo(f"database at revision {m.current(s.url())}")
 
 
-def _ensure_db(s: Settings) -> None:
+def ensure_database(s: Settings) -> None:
+    """Start the embedded cluster when it is the configured database and is not running."""
     if not s.database_url:
         from .cluster import Cluster
 
-        c = Cluster(s)
-        if not c.running():
-            c.start()
+        Cluster(s).start()  # idempotent: returns at once when it is running
 
 
 @cli.command()
@@ -105,7 +104,7 @@ def _ensure_db(s: Settings) -> None:
 def demo(n_parcels: int | None, seed: int | None, force: bool) -> None:
     """Generate the deterministic demo city of Tashkent."""
     s = _settings()
-    _ensure_db(s)
+    ensure_database(s)
     from . import demo as d
 
     try:
@@ -199,11 +198,6 @@ def _register_plugins() -> None:
     for ep in entry_points(group="cadastre_gis.commands"):
         if ep.name not in cli.commands:
             cli.add_command(ep.load(), ep.name)
-
-
-def ensure_database(s: Settings) -> None:
-    """Start the embedded cluster when it is the configured database and is not running."""
-    _ensure_db(s)
 
 
 def main() -> None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date, datetime
 from functools import lru_cache
+from typing import Any
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Connection, Engine
@@ -31,6 +33,18 @@ def _engine(url: str, pool_size: int) -> Engine:
 def get_engine(settings: Settings, pool_size: int = 5) -> Engine:
     """Return the (cached) engine for the settings' database."""
     return _engine(settings.url(), pool_size)
+
+
+def copy_text(v: Any) -> str:
+    """One value in PostgreSQL's COPY text format (NULL as \\N, control characters escaped)."""
+    if v is None:
+        return "\\N"
+    if isinstance(v, (datetime, date)):
+        return v.isoformat()
+    if isinstance(v, float):
+        return repr(v)
+    s = str(v)
+    return s.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 
 
 def set_actor(conn: Connection | Session, actor: str | None) -> None:

@@ -22,7 +22,7 @@ from shapely.geometry import MultiPoint, Point, Polygon
 from shapely.ops import voronoi_diagram
 from sqlalchemy import text
 
-from .db import get_engine
+from .db import copy_text, get_engine
 from .errors import InvalidInput
 from .settings import Settings
 
@@ -202,8 +202,7 @@ def _pinfl(rng: np.random.Generator, n: int) -> list[str]:
 def _copy(cur: Any, table: str, columns: list[str], rows: list[tuple]) -> None:
     buf = io.StringIO()
     for r in rows:
-        buf.write("\t".join("\\N" if v is None else str(v).replace("\\", "\\\\")
-                            .replace("\t", " ").replace("\n", " ") for v in r))
+        buf.write("\t".join(copy_text(v) for v in r))
         buf.write("\n")
     buf.seek(0)
     cols = ", ".join(f'"{c}"' for c in columns)

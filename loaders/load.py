@@ -19,7 +19,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ import shapely
 from psycopg2 import sql
 from psycopg2.extras import Json
 
-from cadastre_gis.db import get_engine
+from cadastre_gis.db import copy_text, get_engine
 from cadastre_gis.errors import CadastreError, InvalidInput, from_db_error
 from cadastre_gis.settings import Settings
 
@@ -310,17 +310,6 @@ def _columns(k: Kind) -> list[tuple[str, str]]:
     return [(f.name, SQL_TYPES[f.type]) for f in k.fields if f.name not in PSEUDO]
 
 
-def _esc(v: Any) -> str:
-    if v is None:
-        return "\\N"
-    if isinstance(v, (datetime, date)):
-        return v.isoformat()
-    if isinstance(v, float):
-        return repr(v)
-    s = str(v)
-    return s.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
-
-
 def _stage(cur: Any, k: Kind, typed: dict[str, list[Any]], geoms: np.ndarray,
            district_ids: list[int | None], ok: np.ndarray) -> None:
     """COPY the records that passed so far into a temporary table (dropped at commit)."""
@@ -343,9 +332,9 @@ def _stage(cur: Any, k: Kind, typed: dict[str, list[Any]], geoms: np.ndarray,
     na = ["\\N"] * len(idx)
     text_cols = [[str(i + 1) for i in idx]]
     for col in [*columns, parcel_col]:
-        text_cols.append(na if col is None else [_esc(col[i]) for i in idx])
+        text_cols.append(na if col is None else [copy_text(col[i]) for i in idx])
     text_cols.append(na)
-    text_cols.append([_esc(district_ids[i]) for i in idx])
+    text_cols.append([copy_text(district_ids[i]) for i in idx])
     text_cols.append(na)
     text_cols.append(hexes.tolist())
     buf = io.StringIO()
