@@ -13,7 +13,10 @@ import logging
 import math
 import multiprocessing
 import os
+import shutil
 import signal
+import tempfile
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -128,6 +131,8 @@ class Source:
     count: int
     geometry_type: str
     open_kwargs: dict[str, Any] = field(default_factory=dict)
+    repairs: list[str] = field(default_factory=list)
+    """What was mended before reading (e.g. a missing .shx rebuilt in a temporary copy)."""
 
     def report(self) -> dict[str, Any]:
         """The part of the load report that describes the file."""
@@ -135,7 +140,8 @@ class Source:
                 "layers": self.layers, "features": self.count,
                 "geometry_type": self.geometry_type, "fields": self.fields,
                 "encoding": {"name": self.encoding, "how": self.encoding_how},
-                "crs": {"source": _crs_name(self.crs), "how": self.crs_how}}
+                "crs": {"source": _crs_name(self.crs), "how": self.crs_how},
+                "repairs": self.repairs}
 
 
 def _crs_name(crs: CRS | None) -> str | None:
@@ -160,6 +166,13 @@ def open_source(path: str | Path, layer: str | None = None, encoding: str | None
     if not p.exists():
         raise InvalidInput(f"no such file: {p}")
     driver = driver_for(p)
+    repairs: list[str] = []
+    tmp: Path | None = None
+    if driver == "ESRI Shapefile" and not _sidecars(p, ".shx"):
+        tmp = _rebuild_shx(p)
+        repairs.append(f"{p.name} came without its .shx index: rebuilt from the .shp in a "
+                       "temporary copy (the original files are untouched)")
+        p = tmp / p.name
     kwargs: dict[str, Any] = {}
     if driver == "CSV":
         kwargs.update(CSV_OPTIONS)
@@ -212,8 +225,31 @@ def open_source(path: str | Path, layer: str | None = None, encoding: str | None
             f"{p.name} has no coordinate reference system (no .prj or CRS in the file); "
             "give it with --crs, e.g. --crs EPSG:28412 for SK-42 Gauss-Krüger zone 12 "
             "or --crs EPSG:4326 for longitude/latitude")
-    return Source(p, driver, layer, layers, enc, enc_how, chosen, how, fields, count, gtype,
-                  kwargs)
+    source = Source(p, driver, layer, layers, enc, enc_how, chosen, how, fields, count, gtype,
+                    kwargs, repairs)
+    if tmp is not None:
+        weakref.finalize(source, shutil.rmtree, tmp, True)
+    return source
+
+
+def _rebuild_shx(p: Path) -> Path:
+    """Copy a Shapefile's parts to a temporary directory and let GDAL rebuild its .shx there."""
+    tmp = Path(tempfile.mkdtemp(prefix="cadastre-shx-"))
+    try:
+        for part in p.parent.iterdir():
+            if part.is_file() and part.stem == p.stem:
+                shutil.copy2(part, tmp / part.name)
+        with fiona.Env(SHAPE_RESTORE_SHX="YES"), fiona.open(tmp / p.name):
+            pass
+    except (FionaError, OSError) as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise InvalidInput(f"cannot read {p.name}: it has no .shx index and GDAL could not "
+                           f"rebuild one ({_first_line(exc)})") from exc
+    if not _sidecars(tmp / p.name, ".shx"):
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise InvalidInput(f"cannot read {p.name}: it has no .shx index and GDAL could not "
+                           "rebuild one")
+    return tmp
 
 
 def _has_lonlat(fields: list[str], p: Path) -> bool:
@@ -287,6 +323,39 @@ def transformation(src: CRS, bounds: tuple[float, float, float, float] | None = 
                           len(group.transformers),
                           [{"description": t.description, "accuracy_m": t.accuracy,
                             "area_of_use": _area_name(t)} for t in group.transformers])
+
+
+# Pulkovo 1942 Gauss-Krüger for Tashkent with and without the zone number in the easting.
+GK_ZONE12 = {28412: 2502, 2502: 28412, 28472: 28412}
+
+
+def crs_hint(src: CRS | None, bounds: tuple[float, float, float, float] | None,
+             how: str) -> str:
+    """Why most records would land far outside Tashkent, and what to try instead."""
+    name = _crs_name(src) or "none"
+    text = (f"most records lie far outside Tashkent, so the CRS is probably wrong "
+            f"(EPSG:{name.split(':')[-1]} {how})" if name.startswith("EPSG:")
+            else f"most records lie far outside Tashkent, so the CRS ({name}, {how}) is "
+                 "probably wrong")
+    epsg = src.to_epsg(min_confidence=70) if src is not None else None
+    if bounds is None:
+        return text
+    x = (bounds[0] + bounds[2]) / 2
+    y = (bounds[1] + bounds[3]) / 2
+    if epsg in (2502, 28472) and 12_000_000 < x < 13_000_000:
+        return (f"{text}: the eastings (~{x:,.0f}) start with the zone number 12; "
+                "try --crs EPSG:28412 (Pulkovo 1942 / Gauss-Krüger zone 12)")
+    if epsg == 28412 and 0 < x < 1_000_000:
+        return (f"{text}: the eastings (~{x:,.0f}) lack the zone number 12; try --crs EPSG:2502 "
+                "(Pulkovo 1942 / Gauss-Krüger CM 69E, no zone number)")
+    if 69 <= y <= 70 and 41 <= x <= 42:
+        return f"{text}: the coordinates look like latitude/longitude swapped; check the axes"
+    if 69 <= x <= 70 and 41 <= y <= 42:
+        return f"{text}: the coordinates look like longitude/latitude; try --crs EPSG:4326"
+    if 4_500_000 < y < 4_650_000 and 0 < x < 1_000_000:
+        return (f"{text}: the coordinates look like UTM zone 42N; try --crs EPSG:32642, or "
+                "--crs EPSG:2502 for Gauss-Krüger without the zone number")
+    return text
 
 
 def _area_name(t: Transformer) -> str:

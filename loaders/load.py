@@ -220,6 +220,10 @@ def _run(settings: Settings, k: Kind, path: Path, rep: dict[str, Any], *, layer:
             district_ids = validate.assign_districts(k, typed, keys, garr, found.ok(n),
                                                      districts, found)
         _lap(rep, "check_districts", t)
+        far = sum(1 for rs in found.errors.values()
+                  if any(validate.FAR_OUTSIDE in r for r in rs))
+        if far and far * 2 >= n:
+            rep["hints"] = [fiona_.crs_hint(src.crs, bounds, src.crs_how)]  # type: ignore[arg-type]
 
         # ---- one database transaction: stage, check against the registry, write ------------
         rep["status"] = "checking"

@@ -42,6 +42,8 @@ def summary(report: dict[str, Any], max_lines: int = 200) -> str:
     f = report.get("file", {})
     if f.get("encoding", {}).get("name"):
         lines.append(f"  encoding: {f['encoding']['name']} ({f['encoding']['how']})")
+    for r in f.get("repairs", []):
+        lines.append(f"  mended: {r}")
     if f.get("crs", {}).get("source"):
         lines.append(f"  CRS: {f['crs']['source']} ({f['crs']['how']})")
     tr = report.get("transformation")
@@ -56,6 +58,8 @@ def summary(report: dict[str, Any], max_lines: int = 200) -> str:
         lines.append("  unknown fields (ignored): " + ", ".join(fm["unknown"]))
     if c:
         lines.append("  " + ", ".join(f"{k} {v}" for k, v in c.items()))
+    for h in report.get("hints", []):
+        lines.append(f"  hint: {h}")
     shown = 0
     for r in report.get("rejected", []):
         if shown >= max_lines:

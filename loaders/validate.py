@@ -276,52 +276,93 @@ def check_area(declared: list[Any] | None, geoms: np.ndarray, mask: np.ndarray,
                           f"by {abs(d - ar) / ar * 100:.1f}% (tolerance {tolerance_pct:g}%)")
 
 
+# A parcel or building further than this from every district is not in Tashkent: almost
+# always a wrong CRS (e.g. Gauss-Krüger eastings without the zone number) or swapped axes.
+OUTSIDE_CITY_M = 2000.0
+FAR_OUTSIDE = "outside Tashkent"
+
+
 def assign_districts(k: Kind, typed: dict[str, list[Any]], keys: list[Any] | None,
                      geoms: np.ndarray, mask: np.ndarray, districts: list[dict[str, Any]],
                      found: Findings) -> list[int | None]:
-    """District id of each record: the district field, else the number's code, else location."""
+    """District id of each record: the district field, else the number's code, else location.
+
+    Parcels and buildings are also located: one lying far outside every district is rejected
+    (wrong CRS?), one near the city's edge is kept with a warning, and one whose number or
+    district field names another district than the one it lies in gets a warning.
+    """
     n = len(geoms)
     out: list[int | None] = [None] * n
     by_name: dict[str, int] = {}
     by_code: dict[str, int] = {}
+    label: dict[int, str] = {}
     for d in districts:
         by_code[d["code"]] = d["id"]
+        label[d["id"]] = f"{d['code']} {d['name']}"
         for nm in (d["code"], d["name"], d.get("name_ru")):
             if nm:
                 by_name[str(nm).lower()] = d["id"]
     given = typed.get("district")
     need_loc: list[int] = []
+    claimed: dict[int, tuple[int, str]] = {}  # record → (district it names, where it says so)
     for i in np.flatnonzero(mask):
         if given is not None and given[i] is not None:
             v = str(given[i]).strip()
             did = by_name.get(v.lower()) or by_name.get(v.zfill(2))
             if did is None:
                 found.reject(i, f"unknown district {v!r}")
+            else:
+                claimed[int(i)] = (did, "the district field")
             out[i] = did
             continue
         if keys is not None and k.number_pattern is not None and keys[i]:
             code = str(keys[i]).split(":")[1] if ":" in str(keys[i]) else None
             if code in by_code:
                 out[i] = by_code[code]
+                claimed[int(i)] = (by_code[code], "the number")
                 continue
         need_loc.append(int(i))
-    if need_loc and districts:
-        pts = shapely.point_on_surface(geoms[need_loc])
+    located = k.name in ("parcels", "buildings")
+    to_locate = sorted(set(need_loc) | (set(claimed) if located else set()))
+    if to_locate and districts:
+        pts = shapely.point_on_surface(geoms[to_locate])
         xs, ys = shapely.get_x(pts), shapely.get_y(pts)
-        found_any = np.zeros(len(need_loc), bool)
+        where = np.full(len(to_locate), -1)
         for d in districts:
             shapely.prepare(d["geom"])
-            inside = shapely.contains_xy(d["geom"], xs, ys) & ~found_any
-            for j in np.flatnonzero(inside):
-                out[need_loc[j]] = d["id"]
-            found_any |= inside
-        if k.name in ("parcels", "buildings"):
-            for j in np.flatnonzero(~found_any):
-                i = need_loc[j]
+            inside = shapely.contains_xy(d["geom"], xs, ys) & (where < 0)
+            where[inside] = d["id"]
+        outside = np.flatnonzero(where < 0)
+        far = np.zeros(len(to_locate), float)
+        if len(outside):
+            city = shapely.union_all([d["geom"] for d in districts])
+            far[outside] = shapely.distance(city, pts[outside])
+        for j, i in enumerate(to_locate):
+            here = int(where[j])
+            if i in claimed:
+                did, how = claimed[i]
+                if here < 0:
+                    if far[j] > OUTSIDE_CITY_M:
+                        found.reject(i, f"lies {far[j] / 1000:,.1f} km {FAR_OUTSIDE}'s districts "
+                                        "(wrong CRS or coordinates?)")
+                    else:
+                        found.warn(i, f"lies {far[j]:.0f} m outside every district; kept in "
+                                      f"district {label.get(did, did)} named by {how}")
+                elif here != did:
+                    found.warn(i, f"{how} names district {label.get(did, did)} but it lies in "
+                                  f"{label.get(here, here)}")
+                continue
+            if here >= 0:
+                out[i] = here
+            elif located:
                 code = str(keys[i]).split(":")[1] if keys and keys[i] and ":" in keys[i] else "?"
-                found.reject(i, f"no district: the number's district code {code} is unknown and "
-                                "the geometry lies outside every district")
-    elif need_loc and k.name in ("parcels", "buildings"):
+                if far[j] > OUTSIDE_CITY_M:
+                    found.reject(i, f"lies {far[j] / 1000:,.1f} km {FAR_OUTSIDE}'s districts "
+                                    "(wrong CRS or coordinates?)")
+                else:
+                    found.reject(i, f"no district: the number's district code {code} is unknown "
+                                    "and the geometry lies outside every district")
+    elif need_loc and located:
         for i in need_loc:
             found.reject(i, "no district: the database has no districts")
     return out

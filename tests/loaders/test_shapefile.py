@@ -270,3 +270,64 @@ def test_shared_boundaries_and_progress(cli, spot, tmp_path: Path, load_engine) 
     assert "features/s" in res.output
     assert report_of(res)["counts"]["inserted"] == 20
     assert len(parcel_rows(load_engine, z)) == 20
+
+
+def test_eastings_without_zone_number_are_refused_with_a_hint(cli, spot, tmp_path: Path,
+                                                              load_engine) -> None:
+    """A classic defect: Gauss-Krüger eastings without the zone number 12 under a .prj that
+    says EPSG:28412. Nothing lands 12 000 km away; the hint names the CRS that fits, and
+    with it the parcels land where the zone-numbered file puts them."""
+    x, y, z = spot
+    recs = [{"geometry": square(x - 12_000_000 + 30 * k, y), "KAD_NOMER": number(z, k + 1)}
+            for k in range(3)]
+    shp = write(tmp_path / "nozone.shp", recs)
+    before = counts(load_engine)
+    res = cli("load", "parcels", str(shp))
+    assert res.exit_code == 0, res.output
+    rep = report_of(res)
+    assert rep["counts"]["rejected"] == 3 and rep["counts"]["inserted"] == 0
+    assert all("outside Tashkent" in r["reasons"][0] for r in rep["rejected"])
+    assert "--crs EPSG:2502" in rep["hints"][0] and "hint:" in res.output
+    assert counts(load_engine) == before
+    res = cli("load", "parcels", str(shp), "--crs", "EPSG:2502")
+    assert res.exit_code == 0, res.output
+    assert report_of(res)["counts"]["inserted"] == 3
+    got = parcel_rows(load_engine, z)[number(z, 1)]["geom"]
+    ref = shapely.Polygon(square(x, y).exterior.coords)
+    from pyproj import Transformer
+
+    want = shapely.transform(ref, lambda xy: np.column_stack(
+        Transformer.from_crs(28412, 32642, always_xy=True).transform(xy[:, 0], xy[:, 1])))
+    # the same place, up to the few metres between PROJ's Pulkovo 1942 → WGS 84 operations
+    assert got.centroid.distance(want.centroid) < 10.0
+
+
+def test_missing_shx_is_rebuilt(cli, spot, tmp_path: Path, load_engine) -> None:
+    """A Shapefile that came without its .shx loads; the report says what was mended and the
+    user's files are left as they were."""
+    x, y, z = spot
+    shp = write(tmp_path / "noshx.shp", [{"geometry": square(x + 30 * k, y),
+                                          "KAD_NOMER": number(z, k + 1)} for k in range(4)])
+    shp.with_suffix(".shx").unlink()
+    res = cli("load", "parcels", str(shp))
+    assert res.exit_code == 0, res.output
+    rep = report_of(res)
+    assert rep["counts"]["inserted"] == 4
+    assert "without its .shx" in rep["file"]["repairs"][0] and "mended:" in res.output
+    assert not shp.with_suffix(".shx").exists()
+    assert len(parcel_rows(load_engine, z)) == 4
+
+
+def test_number_naming_another_district_is_a_warning(cli, spot, tmp_path: Path) -> None:
+    """A parcel whose number names Yakkasaroy (09) but which lies in another district is kept
+    with a warning naming both."""
+    x, y, z = spot
+    far_x, far_y = x + 9000, y + 9000  # north-east of the centre: not Yakkasaroy
+    shp = write(tmp_path / "elsewhere.shp", [{"geometry": square(far_x, far_y),
+                                              "KAD_NOMER": number(z, 1)}])
+    res = cli("load", "parcels", str(shp), "--dry-run")
+    assert res.exit_code == 0, res.output
+    rep = report_of(res)
+    assert rep["counts"]["rejected"] == 0
+    msg = rep["warnings"][0]["messages"][0]
+    assert "the number names district 09 Yakkasaroy but it lies in" in msg, msg
