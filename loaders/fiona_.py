@@ -12,6 +12,7 @@ import hashlib
 import logging
 import math
 import multiprocessing
+import re
 import os
 import shutil
 import signal
@@ -84,6 +85,22 @@ def _sidecars(p: Path, ext: str) -> list[Path]:
     return out
 
 
+def cpg_encoding(text: str) -> str | None:
+    """The Python codec a .cpg names: ``UTF-8``, ``1251``, ``ANSI 1251``, ``CP866``,
+    ``windows-1251``, ``OEM 866``...; None for ``OEM``/``ANSI`` alone or anything unknown."""
+    import codecs
+
+    t = text.strip().strip("\ufeff").lower()
+    if not t:
+        return "utf-8"
+    m = re.fullmatch(r"(?:ansi|oem|cp|windows-?|ibm)?[ _-]?(\d{3,5})", t)
+    name = f"cp{m.group(1)}" if m else t
+    try:
+        return codecs.lookup(name).name.replace("_", "-")
+    except LookupError:
+        return None
+
+
 def detect_dbf_encoding(dbf: Path) -> tuple[str, str]:
     """Guess a .dbf's code page: language driver byte, else UTF-8 validity, else letter counts."""
     with open(dbf, "rb") as fh:
@@ -94,9 +111,22 @@ def detect_dbf_encoding(dbf: Path) -> tuple[str, str]:
         fh.seek(header_len)
         sample = fh.read(2 << 20)
     ldid = head[29]
-    if LDID.get(ldid) in ("cp1251", "cp866"):
-        return str(LDID[ldid]), f"the .dbf language driver byte 0x{ldid:02X} declares it"
     high = bytes(b for b in sample if b >= 0x80)
+
+    def score(enc: str) -> float:
+        text = high.decode(enc, errors="replace")
+        good = sum(1 for ch in text if "\u0410" <= ch <= "\u044f" or ch in "ЁёЎўҚқҒғҲҳ")
+        return good / max(1, len(text))
+
+    declared = LDID.get(ldid)
+    if declared in ("cp1251", "cp866"):
+        # Some tools write the wrong byte: believe it unless the bytes clearly disagree.
+        best = max(("cp1251", "cp866"), key=score)
+        if high and best != declared and score(best) - score(str(declared)) >= 0.2:
+            return best, (f"the .dbf language driver byte 0x{ldid:02X} declares {declared}, but "
+                          f"the bytes read as Cyrillic in {best} ({score(best):.0%} letters "
+                          f"against {score(str(declared)):.0%})")
+        return str(declared), f"the .dbf language driver byte 0x{ldid:02X} declares it"
     if not high:
         return "utf-8", "no .cpg; the attributes are plain ASCII"
     try:
@@ -104,12 +134,6 @@ def detect_dbf_encoding(dbf: Path) -> tuple[str, str]:
         return "utf-8", "no .cpg; the attribute bytes are valid UTF-8"
     except UnicodeDecodeError:
         pass
-
-    def score(enc: str) -> float:
-        text = high.decode(enc, errors="replace")
-        good = sum(1 for ch in text if "\u0410" <= ch <= "\u044f" or ch in "ЁёЎўҚқҒғҲҳ")
-        return good / max(1, len(text))
-
     best = max(("cp1251", "cp866", "koi8-r"), key=score)
     return best, (f"no .cpg; the attribute bytes are not UTF-8 and read as Cyrillic in {best} "
                   f"({score(best):.0%} letters)")
@@ -197,8 +221,15 @@ def open_source(path: str | Path, layer: str | None = None, encoding: str | None
     elif driver == "ESRI Shapefile":
         cpg = _sidecars(p, ".cpg")
         if cpg:
-            enc = cpg[0].read_text(errors="replace").strip() or "utf-8"
-            enc_how = f"declared by {cpg[0].name}"
+            declared = cpg[0].read_text(errors="replace").strip()
+            enc = cpg_encoding(declared)
+            if enc is None:
+                dbf = _sidecars(p, ".dbf")
+                enc, enc_how = detect_dbf_encoding(dbf[0]) if dbf else ("utf-8", "no .dbf")
+                enc_how = f"{cpg[0].name} says {declared!r}, which names no code page; {enc_how}"
+            else:
+                enc_how = f"declared by {cpg[0].name}" + (
+                    f" ({declared!r})" if declared.lower() != enc else "")
         else:
             dbf = _sidecars(p, ".dbf")
             enc, enc_how = detect_dbf_encoding(dbf[0]) if dbf else ("utf-8", "no .dbf")
@@ -260,13 +291,10 @@ def _has_lonlat(fields: list[str], p: Path) -> bool:
 
 
 def _check_encoding(name: str) -> str:
-    import codecs
-
-    try:
-        codecs.lookup(name)
-    except LookupError:
-        raise InvalidInput(f"unknown encoding {name!r}; use e.g. cp1251, cp866 or utf-8") from None
-    return name
+    enc = cpg_encoding(name) if name.strip() else None
+    if enc is None:
+        raise InvalidInput(f"unknown encoding {name!r}; use e.g. cp1251, cp866 or utf-8")
+    return enc
 
 
 def _first_line(exc: BaseException) -> str:

@@ -85,6 +85,21 @@ _DISTRICT = ["RAYON", "RAION", "RAJON", "TUMAN", "TUMANI", "DISTRICT", "RAYON_KO
 _VALUE = ["KAD_STOIM", "KAD_STOIMO", "KADSTOIM", "STOIMOST", "QIYMAT", "KAD_QIYMAT", "CAD_VALUE"]
 
 
+# Russian and Uzbek Cyrillic letters → the Latin spelling the presets use, so that old files
+# with Cyrillic field names (КАД_НОМЕР, АДРЕС, ПЛОЩАДЬ, ҚАВАТ...) reach the same model fields.
+_LATIN = str.maketrans({
+    "А": "A", "Б": "B", "В": "V", "Г": "G", "Д": "D", "Е": "E", "Ё": "YO", "Ж": "ZH",
+    "З": "Z", "И": "I", "Й": "Y", "К": "K", "Л": "L", "М": "M", "Н": "N", "О": "O", "П": "P",
+    "Р": "R", "С": "S", "Т": "T", "У": "U", "Ф": "F", "Х": "KH", "Ц": "TS", "Ч": "CH",
+    "Ш": "SH", "Щ": "SHCH", "Ъ": "", "Ы": "Y", "Ь": "", "Э": "E", "Ю": "YU", "Я": "YA",
+    "Ў": "O", "Қ": "Q", "Ғ": "G", "Ҳ": "H"})
+
+
+def latin(name: str) -> str:
+    """A field name in upper-case Latin letters (Cyrillic transliterated)."""
+    return name.upper().translate(_LATIN)
+
+
 def _presets(**groups: list[str]) -> dict[str, str]:
     out: dict[str, str] = {}
     for model, names in groups.items():
@@ -271,7 +286,7 @@ def resolve(k: Kind, source_fields: list[str], explicit: dict[str, str] | None =
     # Three passes so a field named exactly like a model field wins over a preset synonym.
     passes = [("mapping file", lambda s: explicit_ci.get(s.upper())),
               ("model name", lambda s: names_ci.get(s.upper())),
-              ("preset", lambda s: k.presets.get(s.upper()))]
+              ("preset", lambda s: k.presets.get(latin(s)))]
     for label, pick in passes:
         for src in source_fields:
             if src in mapped or src in ignored:

@@ -331,3 +331,41 @@ def test_number_naming_another_district_is_a_warning(cli, spot, tmp_path: Path) 
     assert rep["counts"]["rejected"] == 0
     msg = rep["warnings"][0]["messages"][0]
     assert "the number names district 09 Yakkasaroy but it lies in" in msg, msg
+
+
+def test_cyrillic_field_names_and_cpg_variants(cli, spot, tmp_path: Path, load_engine) -> None:
+    """Field names written in Cyrillic (КАД_НОМЕР, АДРЕС, ПЛОЩАДЬ, КАТЕГОРИЯ) reach the model
+    fields; a .cpg saying 'ANSI 1251' is understood as cp1251."""
+    x, y, z = spot
+    schema = {"КАД_НОМЕР": "str:24", "АДРЕС": "str:80", "ПЛОЩАДЬ": "float:12.2",
+              "КАТЕГОРИЯ": "str:60"}
+    shp = write(tmp_path / "kirill.shp", [{"geometry": square(x, y), "КАД_НОМЕР": number(z, 1),
+                                           "АДРЕС": "ул. Мукими, 7", "ПЛОЩАДЬ": 400.0,
+                                           "КАТЕГОРИЯ": "Земли населённых пунктов"}],
+                schema=schema)
+    shp.with_suffix(".cpg").write_text("ANSI 1251", encoding="ascii")
+    res = cli("load", "parcels", str(shp))
+    assert res.exit_code == 0, res.output
+    rep = report_of(res)
+    assert rep["file"]["encoding"]["name"] == "cp1251", rep["file"]["encoding"]
+    assert rep["fields"]["mapped"] == {"КАД_НОМЕР": "cadastral_number", "АДРЕС": "address",
+                                       "ПЛОЩАДЬ": "declared_area_m2",
+                                       "КАТЕГОРИЯ": "land_category"}
+    row = parcel_rows(load_engine, z)[number(z, 1)]
+    assert row["address"] == "ул. Мукими, 7" and row["land_category"] == "settlement"
+
+
+def test_wrong_language_driver_byte_is_overruled_by_the_bytes(cli, spot, tmp_path: Path,
+                                                              load_engine) -> None:
+    """A .dbf whose language driver byte says cp866 (0x26) but whose text is cp1251."""
+    x, y, z = spot
+    shp = write(tmp_path / "ldid.shp", [{"geometry": square(x + 30 * k, y),
+                                         "KAD_NOMER": number(z, k + 1),
+                                         "ADRES": f"г. Ташкент, ул. Шота Руставели, {k + 1}"}
+                                        for k in range(3)], ldid=0x26)
+    res = cli("load", "parcels", str(shp))
+    assert res.exit_code == 0, res.output
+    enc = report_of(res)["file"]["encoding"]
+    assert enc["name"] == "cp1251" and "declares cp866" in enc["how"], enc
+    assert parcel_rows(load_engine, z)[number(z, 1)]["address"] == \
+        "г. Ташкент, ул. Шота Руставели, 1"
