@@ -12,8 +12,8 @@ import hashlib
 import logging
 import math
 import multiprocessing
-import re
 import os
+import re
 import shutil
 import signal
 import tempfile
