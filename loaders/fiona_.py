@@ -40,7 +40,9 @@ log = logging.getLogger(__name__)
 
 STORAGE_SRID = 32642
 DRIVERS = {".gpkg": "GPKG", ".shp": "ESRI Shapefile", ".geojson": "GeoJSON",
-           ".json": "GeoJSON", ".fgb": "FlatGeobuf", ".csv": "CSV"}
+           ".json": "GeoJSON", ".fgb": "FlatGeobuf", ".csv": "CSV",
+           # legacy desktop formats still common in agencies (read only)
+           ".tab": "MapInfo File", ".mif": "MapInfo File"}
 ENCODINGS = ("cp1251", "cp866", "utf-8", "koi8-r", "latin-1", "cp1252")
 # dBASE language driver ids (byte 29 of the .dbf header) that name a Cyrillic code page.
 LDID = {0x26: "cp866", 0x65: "cp866", 0x57: None, 0xC9: "cp1251", 0x03: "cp1252", 0x01: "cp437"}
@@ -239,7 +241,10 @@ def open_source(path: str | Path, layer: str | None = None, encoding: str | None
         with fiona.open(p, layer=layer, **kwargs) as src:
             fields = list(src.schema["properties"].keys())
             file_crs = CRS.from_user_input(src.crs.to_wkt()) if src.crs else None
-            count = len(src)
+            try:
+                count = len(src)
+            except TypeError:  # no fast count (MapInfo MIF): one pass
+                count = sum(1 for _f in src)
             gtype = str(src.schema.get("geometry"))
     except (FionaError, OSError, ValueError, CRSError) as exc:
         raise InvalidInput(f"cannot read {p.name}: {_first_line(exc)}") from exc

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from sqlalchemy import text
 
 from .conftest import counts, parcel_rows, report_of
@@ -138,3 +139,30 @@ def test_districts_dry_run_against_registered(cli, tmp_path: Path, load_settings
     rep = report_of(res)
     assert rep["counts"]["rejected"] == 12
     assert all("already registered" in r["reasons"][0] for r in rep["rejected"])
+
+
+@pytest.mark.parametrize("ext", [".tab", ".mif"])
+def test_mapinfo_in_sk42_with_cyrillic(cli, spot, tmp_path: Path, load_engine, ext: str) -> None:
+    """MapInfo TAB and MIF (charset WindowsCyrillic, SK-42 CoordSys without an EPSG code), as
+    older agency files come; MIF has no fast feature count."""
+    import fiona
+    from fiona.crs import CRS
+    from shapely.geometry import box, mapping
+
+    x, y, z = spot
+    path = tmp_path / f"uchastki{ext}"
+    kw = {"FORMAT": "MIF"} if ext == ".mif" else {}
+    with fiona.open(path, "w", driver="MapInfo File", crs=CRS.from_epsg(28412),
+                    encoding="cp1251", schema={"geometry": "Polygon", "properties": {
+                        "KAD_NOMER": "str:24", "ADRES": "str:80"}}, **kw) as dst:
+        for k in range(3):
+            dst.write({"geometry": mapping(box(x + 30 * k, y, x + 30 * k + 20, y + 20)),
+                       "properties": {"KAD_NOMER": f"10:09:{z:02d}:01:01:{k + 1:04d}",
+                                      "ADRES": f"ул. Бабура, {k + 1}"}})
+    res = cli("load", "parcels", str(path))
+    assert res.exit_code == 0, res.output
+    rep = report_of(res)
+    assert rep["counts"]["inserted"] == 3
+    assert "Pulkovo 1942 to WGS 84 (16)" in rep["transformation"]["description"]
+    rows = parcel_rows(load_engine, z)
+    assert rows[f"10:09:{z:02d}:01:01:0002"]["address"] == "ул. Бабура, 2"

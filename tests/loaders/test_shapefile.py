@@ -321,16 +321,19 @@ def test_missing_shx_is_rebuilt(cli, spot, tmp_path: Path, load_engine) -> None:
 def test_number_naming_another_district_is_a_warning(cli, spot, tmp_path: Path) -> None:
     """A parcel whose number names Yakkasaroy (09) but which lies in another district is kept
     with a warning naming both."""
-    x, y, z = spot
-    far_x, far_y = x + 9000, y + 9000  # north-east of the centre: not Yakkasaroy
-    shp = write(tmp_path / "elsewhere.shp", [{"geometry": square(far_x, far_y),
+    from pyproj import Transformer
+
+    _x, _y, z = spot
+    # the seed point of Yunusobod's district cell (12), well inside it
+    far_x, far_y = Transformer.from_crs(4326, 28412, always_xy=True).transform(69.285, 41.365)
+    shp = write(tmp_path / "elsewhere.shp", [{"geometry": square(far_x + 25 * z, far_y),
                                               "KAD_NOMER": number(z, 1)}])
     res = cli("load", "parcels", str(shp), "--dry-run")
     assert res.exit_code == 0, res.output
     rep = report_of(res)
     assert rep["counts"]["rejected"] == 0
     msg = rep["warnings"][0]["messages"][0]
-    assert "the number names district 09 Yakkasaroy but it lies in" in msg, msg
+    assert msg == "the number names district 09 Yakkasaroy but it lies in 12 Yunusobod", msg
 
 
 def test_cyrillic_field_names_and_cpg_variants(cli, spot, tmp_path: Path, load_engine) -> None:
