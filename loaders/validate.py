@@ -112,6 +112,11 @@ def coerce(k: Kind, values: dict[str, list[Any]], n: int, found: Findings,
                 found.reject(i, f"{f.name} {v!r} is not a {_type_name(f.type)}")
                 continue
             if f.min is not None and tv < f.min or f.max is not None and tv > f.max:
+                if tv == 0 and not f.required and f.type in ("int", "float"):
+                    # Old .dbf numeric fields cannot be empty: 0 is how "unknown" was written.
+                    found.warn(i, f"{f.name} 0 taken as not given (allowed {f.min:g}..{f.max:g})")
+                    typed[i] = defaults.get(f.name)
+                    continue
                 found.reject(i, f"{f.name} {tv} is outside {f.min:g}..{f.max:g}")
                 continue
             if f.name in refs:

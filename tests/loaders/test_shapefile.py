@@ -372,3 +372,18 @@ def test_wrong_language_driver_byte_is_overruled_by_the_bytes(cli, spot, tmp_pat
     assert enc["name"] == "cp1251" and "declares cp866" in enc["how"], enc
     assert parcel_rows(load_engine, z)[number(z, 1)]["address"] == \
         "г. Ташкент, ул. Шота Руставели, 1"
+
+
+def test_zero_in_an_old_numeric_field_means_not_given(cli, spot, tmp_path: Path,
+                                                     load_engine) -> None:
+    """dBASE numeric fields cannot be empty, so old files write 0 for "unknown": a declared
+    area of 0 is kept as not given, with a warning, instead of rejecting the parcel."""
+    x, y, z = spot
+    shp = write(tmp_path / "zero.shp", [{"geometry": square(x, y), "KAD_NOMER": number(z, 1),
+                                         "PLOSHAD": 0.0}])
+    res = cli("load", "parcels", str(shp))
+    assert res.exit_code == 0, res.output
+    rep = report_of(res)
+    assert rep["counts"]["inserted"] == 1
+    assert "declared_area_m2 0 taken as not given" in rep["warnings"][0]["messages"][0]
+    assert parcel_rows(load_engine, z)[number(z, 1)]["declared"] is None
