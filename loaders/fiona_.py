@@ -343,6 +343,10 @@ def transformation(src: CRS, bounds: tuple[float, float, float, float] | None = 
         except Exception:  # noqa: BLE001 - fall back to Tashkent's extent
             log.debug("could not derive an area of interest", exc_info=True)
     group = TransformerGroup(src, dst, always_xy=True, area_of_interest=aoi)
+    if not group.transformers and aoi is not TASHKENT_AOI:
+        # The data's own bounds can be nonsense in this CRS (a wrong .prj): choose the
+        # operation for Tashkent; the district check then tells the user what went wrong.
+        group = TransformerGroup(src, dst, always_xy=True, area_of_interest=TASHKENT_AOI)
     if not group.transformers:
         raise InvalidInput(f"PROJ has no transformation from {_crs_name(src)} to "
                            f"{_crs_name(dst)}")
@@ -371,8 +375,28 @@ def crs_hint(src: CRS | None, bounds: tuple[float, float, float, float] | None,
             else f"most records lie far outside Tashkent, so the CRS ({name}, {how}) is "
                  "probably wrong")
     epsg = src.to_epsg(min_confidence=70) if src is not None else None
-    if bounds is None:
+    if bounds is None or not all(math.isfinite(b) for b in bounds):
         return text
+    x = (bounds[0] + bounds[2]) / 2
+    y = (bounds[1] + bounds[3]) / 2
+    gk_north = 4_400_000 < y < 4_800_000
+    if gk_north and 12_000_000 < x < 13_000_000:
+        if epsg in GK_ZONE12:
+            return (f"{text}: the eastings (~{x:,.0f}) start with the zone number 12; "
+                    "try --crs EPSG:28412 (Pulkovo 1942 / Gauss-Krüger zone 12)")
+        return (f"{text}: the coordinates look like Pulkovo 1942 / Gauss-Krüger zone 12 with "
+                "the zone number; try --crs EPSG:28412")
+    if gk_north and 0 < x < 1_000_000:
+        if epsg == 28412:
+            return (f"{text}: the eastings (~{x:,.0f}) lack the zone number 12; try --crs "
+                    "EPSG:2502 (Pulkovo 1942 / Gauss-Krüger CM 69E, no zone number)")
+        return (f"{text}: the coordinates look like UTM zone 42N (try --crs EPSG:32642) or "
+                "Gauss-Krüger without the zone number (--crs EPSG:2502)")
+    if 69 <= y <= 70 and 41 <= x <= 42:
+        return f"{text}: the coordinates look like latitude/longitude swapped; check the axes"
+    if 69 <= x <= 70 and 41 <= y <= 42:
+        return f"{text}: the coordinates look like longitude/latitude; try --crs EPSG:4326"
+    return text
     x = (bounds[0] + bounds[2]) / 2
     y = (bounds[1] + bounds[3]) / 2
     if epsg in (2502, 28472) and 12_000_000 < x < 13_000_000:

@@ -191,6 +191,13 @@ def check_geometry(k: Kind, geoms: np.ndarray, repair: bool, found: Findings
     for i in np.flatnonzero(wrong):
         found.reject(i, f"wrong geometry type {out[i].geom_type}, expected {expected}")
     cand = ~missing & ~wrong
+    # A coordinate outside the source CRS's domain transforms to infinity: no repair helps.
+    unplaced = np.zeros(len(out), bool)
+    unplaced[cand] = ~np.all(np.isfinite(shapely.bounds(out[cand])), axis=1)
+    for i in np.flatnonzero(unplaced):
+        found.reject(i, f"cannot be placed: its coordinates transform to infinity, far "
+                        f"{FAR_OUTSIDE} (wrong CRS?)")
+    cand &= ~unplaced
     usable = cand.copy()
     idx = np.flatnonzero(cand)
     valid = shapely.is_valid(out[idx])

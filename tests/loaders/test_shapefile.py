@@ -387,3 +387,22 @@ def test_zero_in_an_old_numeric_field_means_not_given(cli, spot, tmp_path: Path,
     assert rep["counts"]["inserted"] == 1
     assert "declared_area_m2 0 taken as not given" in rep["warnings"][0]["messages"][0]
     assert parcel_rows(load_engine, z)[number(z, 1)]["declared"] is None
+
+
+def test_prj_that_lies_is_refused_with_a_hint(cli, spot, tmp_path: Path, load_engine) -> None:
+    """A .prj saying WGS 84 over SK-42 zone-12 coordinates: nothing is placed (the
+    coordinates leave the CRS's domain), no "use --repair" advice, and the hint names
+    EPSG:28412."""
+    x, y, z = spot
+    shp = write(tmp_path / "liar.shp", [{"geometry": square(x + 30 * k, y),
+                                         "KAD_NOMER": number(z, k + 1)} for k in range(3)],
+                epsg=4326)
+    before = counts(load_engine)
+    res = cli("load", "parcels", str(shp))
+    assert res.exit_code == 0, res.output
+    rep = report_of(res)
+    assert rep["counts"]["rejected"] == 3
+    reasons = [r["reasons"][0] for r in rep["rejected"]]
+    assert all(r.startswith("cannot be placed") and "--repair" not in r for r in reasons)
+    assert "try --crs EPSG:28412" in rep["hints"][0]
+    assert counts(load_engine) == before
