@@ -191,11 +191,19 @@ def open_source(path: str | Path, layer: str | None = None, encoding: str | None
     p = Path(path)
     if not p.exists():
         raise InvalidInput(f"no such file: {p}")
-    driver = driver_for(p)
     repairs: list[str] = []
     tmp: Path | None = None
+    if p.suffix.lower() == ".zip":
+        tmp, inner = _unzip(p)
+        repairs.append(f"{inner.relative_to(tmp)} extracted from {p.name} into a temporary "
+                       "directory")
+        p = inner
+    driver = driver_for(p)
     if driver == "ESRI Shapefile" and not _sidecars(p, ".shx"):
-        tmp = _rebuild_shx(p)
+        rebuilt = _rebuild_shx(p)
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+        tmp = rebuilt
         repairs.append(f"{p.name} came without its .shx index: rebuilt from the .shp in a "
                        "temporary copy (the original files are untouched)")
         p = tmp / p.name
@@ -266,6 +274,39 @@ def open_source(path: str | Path, layer: str | None = None, encoding: str | None
     if tmp is not None:
         weakref.finalize(source, shutil.rmtree, tmp, True)
     return source
+
+
+def _unzip(archive: Path) -> tuple[Path, Path]:
+    """Extract a .zip (as agencies send Shapefiles) and find the one dataset in it."""
+    import zipfile
+
+    tmp = Path(tempfile.mkdtemp(prefix="cadastre-zip-"))
+    try:
+        with zipfile.ZipFile(archive) as z:
+            total = sum(i.file_size for i in z.infolist())
+            if total > 4 << 30:
+                raise InvalidInput(f"{archive.name} would unpack to {total / 2**30:.1f} GiB; "
+                                   "unpack it yourself and load the file inside")
+            for info in z.infolist():
+                target = (tmp / info.filename).resolve()
+                if not str(target).startswith(str(tmp.resolve())):
+                    raise InvalidInput(f"{archive.name} holds a path outside the archive "
+                                       f"({info.filename!r}); refused")
+            z.extractall(tmp)
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise InvalidInput(f"cannot read {archive.name}: {_first_line(exc)}") from exc
+    except InvalidInput:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    found = sorted(q for q in tmp.rglob("*") if q.is_file() and q.suffix.lower() in DRIVERS
+                   and q.suffix.lower() != ".zip" and not q.name.startswith("."))
+    if len(found) != 1:
+        shutil.rmtree(tmp, ignore_errors=True)
+        what = ", ".join(str(q.relative_to(tmp)) for q in found) or "no GIS file"
+        raise InvalidInput(f"{archive.name} holds {what}; it must hold exactly one GIS file "
+                           "(unpack it and load the one you want)")
+    return tmp, found[0]
 
 
 def _rebuild_shx(p: Path) -> Path:

@@ -406,3 +406,33 @@ def test_prj_that_lies_is_refused_with_a_hint(cli, spot, tmp_path: Path, load_en
     assert all(r.startswith("cannot be placed") and "--repair" not in r for r in reasons)
     assert "try --crs EPSG:28412" in rep["hints"][0]
     assert counts(load_engine) == before
+
+
+def test_zipped_shapefile(cli, spot, tmp_path: Path, load_engine) -> None:
+    """A Shapefile sent as a .zip (in a folder inside it) loads; a .zip with two datasets is
+    refused with their names."""
+    import zipfile
+
+    x, y, z = spot
+    shp = write(tmp_path / "uch.shp", [{"geometry": square(x + 30 * k, y),
+                                        "KAD_NOMER": number(z, k + 1)} for k in range(2)])
+    other = write(tmp_path / "other.shp", [{"geometry": square(x, y + 100),
+                                            "KAD_NOMER": number(z, 9)}])
+    one, two = tmp_path / "one.zip", tmp_path / "two.zip"
+    with zipfile.ZipFile(one, "w") as zf:
+        for part in tmp_path.glob("uch.*"):
+            zf.write(part, f"Yakkasaroy/{part.name}")
+    with zipfile.ZipFile(two, "w") as zf:
+        for part in [*tmp_path.glob("uch.*"), *tmp_path.glob("other.*")]:
+            zf.write(part, part.name)
+    assert other.exists() and shp.exists()
+    before = counts(load_engine)
+    res = cli("load", "parcels", str(two))
+    assert res.exit_code == 1 and "other.shp, uch.shp" in res.output, res.output
+    assert counts(load_engine) == before
+    res = cli("load", "parcels", str(one))
+    assert res.exit_code == 0, res.output
+    rep = report_of(res)
+    assert rep["counts"]["inserted"] == 2
+    assert "Yakkasaroy/uch.shp extracted from one.zip" in rep["file"]["repairs"][0]
+    assert len(parcel_rows(load_engine, z)) == 2
