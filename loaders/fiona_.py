@@ -403,8 +403,8 @@ def transformation(src: CRS, bounds: tuple[float, float, float, float] | None = 
                             "area_of_use": _area_name(t)} for t in group.transformers])
 
 
-# Pulkovo 1942 Gauss-Krüger for Tashkent with and without the zone number in the easting.
-GK_ZONE12 = {28412: 2502, 2502: 28412, 28472: 28412}
+# Pulkovo 1942 Gauss-Krüger CRSs for Tashkent whose eastings carry no zone number.
+GK_NO_ZONE = {2502, 28472}
 
 
 def crs_hint(src: CRS | None, bounds: tuple[float, float, float, float] | None,
@@ -422,7 +422,7 @@ def crs_hint(src: CRS | None, bounds: tuple[float, float, float, float] | None,
     y = (bounds[1] + bounds[3]) / 2
     gk_north = 4_400_000 < y < 4_800_000
     if gk_north and 12_000_000 < x < 13_000_000:
-        if epsg in GK_ZONE12:
+        if epsg in GK_NO_ZONE:
             return (f"{text}: the eastings (~{x:,.0f}) start with the zone number 12; "
                     "try --crs EPSG:28412 (Pulkovo 1942 / Gauss-Krüger zone 12)")
         return (f"{text}: the coordinates look like Pulkovo 1942 / Gauss-Krüger zone 12 with "
@@ -437,22 +437,6 @@ def crs_hint(src: CRS | None, bounds: tuple[float, float, float, float] | None,
         return f"{text}: the coordinates look like latitude/longitude swapped; check the axes"
     if 69 <= x <= 70 and 41 <= y <= 42:
         return f"{text}: the coordinates look like longitude/latitude; try --crs EPSG:4326"
-    return text
-    x = (bounds[0] + bounds[2]) / 2
-    y = (bounds[1] + bounds[3]) / 2
-    if epsg in (2502, 28472) and 12_000_000 < x < 13_000_000:
-        return (f"{text}: the eastings (~{x:,.0f}) start with the zone number 12; "
-                "try --crs EPSG:28412 (Pulkovo 1942 / Gauss-Krüger zone 12)")
-    if epsg == 28412 and 0 < x < 1_000_000:
-        return (f"{text}: the eastings (~{x:,.0f}) lack the zone number 12; try --crs EPSG:2502 "
-                "(Pulkovo 1942 / Gauss-Krüger CM 69E, no zone number)")
-    if 69 <= y <= 70 and 41 <= x <= 42:
-        return f"{text}: the coordinates look like latitude/longitude swapped; check the axes"
-    if 69 <= x <= 70 and 41 <= y <= 42:
-        return f"{text}: the coordinates look like longitude/latitude; try --crs EPSG:4326"
-    if 4_500_000 < y < 4_650_000 and 0 < x < 1_000_000:
-        return (f"{text}: the coordinates look like UTM zone 42N; try --crs EPSG:32642, or "
-                "--crs EPSG:2502 for Gauss-Krüger without the zone number")
     return text
 
 
