@@ -167,9 +167,15 @@ def _run(settings: Settings, k: Kind, path: Path, rep: dict[str, Any], *, layer:
     from tqdm import tqdm
 
     tqdm.monitor_interval = 0  # no monitor thread: the reader forks its worker processes
+    show = sys.stderr.isatty() if progress is None else progress
+
+    def say(msg: str) -> None:
+        """One line of progress after the bar: what the loader is doing now."""
+        if show:
+            print(f"{msg} …", file=sys.stderr, flush=True)
+
     bar = tqdm(total=src.count, unit=" features", desc=f"reading {path.name}",
-               disable=(not sys.stderr.isatty()) if progress is None else not progress,
-               file=sys.stderr, smoothing=0.1)
+               disable=not show, file=sys.stderr, smoothing=0.1)
     with bar:
         for batch in fiona_.read(src, fmap, progress=bar.update):
             rows.extend(batch.rows)
@@ -184,6 +190,7 @@ def _run(settings: Settings, k: Kind, path: Path, rep: dict[str, Any], *, layer:
         rep["status"] = "nothing to load"
         rep["counts"].update({"inserted": 0, "updated": 0, "rejected": 0})
         return
+    say(f"checking {n} records (geometry, numbers, overlaps, districts)")
 
     # ---- reproject (pyproj, best available operation for the data's area) ------------------
     garr = np.array(geoms, dtype=object)
@@ -227,6 +234,7 @@ def _run(settings: Settings, k: Kind, path: Path, rep: dict[str, Any], *, layer:
 
         # ---- one database transaction: stage, check against the registry, write ------------
         rep["status"] = "checking"
+        say("checking against the registry")
         cur.execute("SELECT set_config('cadastre.actor', %s, true)", (actor,))
         cur.execute("SELECT set_config('cadastre.overlap_tolerance_m2', %s, true)",
                     (str(settings.overlap_tolerance_m2),))
@@ -259,6 +267,8 @@ def _run(settings: Settings, k: Kind, path: Path, rep: dict[str, Any], *, layer:
             raw.rollback()
             return
         rep["status"] = "writing"
+        say(f"writing {int(to_insert + to_update)} {k.name} through the registry's rules "
+            "(one transaction)")
         doc_id, tx_id = _registry_transaction(cur, k, path, rep)
         updated = _write(cur, k, fmap, tx_id, mode)
         _lap(rep, "write_with_triggers", t)

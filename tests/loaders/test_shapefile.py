@@ -268,6 +268,7 @@ def test_shared_boundaries_and_progress(cli, spot, tmp_path: Path, load_engine) 
     res = cli("load", "parcels", str(shp), "--progress")
     assert res.exit_code == 0, res.output
     assert "features/s" in res.output
+    assert "writing 20 parcels through the registry's rules" in res.output
     assert report_of(res)["counts"]["inserted"] == 20
     assert len(parcel_rows(load_engine, z)) == 20
 
