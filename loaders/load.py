@@ -33,7 +33,16 @@ from cadastre_gis.errors import CadastreError, InvalidInput, from_db_error
 from cadastre_gis.settings import Settings
 
 from . import fiona_, report, validate
-from .mapping import FieldMap, Kind, kind, read_mapping_file, resolve
+from .mapping import (
+    VALUE_ALIASES,
+    FieldMap,
+    Kind,
+    kind,
+    read_mapping_file,
+    read_value_maps,
+    resolve,
+    value_key,
+)
 
 SRID = fiona_.STORAGE_SRID
 PSEUDO = ("district", "parcel")
@@ -209,7 +218,8 @@ def _run(settings: Settings, k: Kind, path: Path, rep: dict[str, Any], *, layer:
     raw = engine.raw_connection()
     try:
         cur = raw.cursor()
-        refs, districts = _reference_data(cur, k)
+        refs, districts = _reference_data(cur, k, read_value_maps(mapping, k)
+                                          if mapping else {})
         typed = validate.coerce(k, values, n, found, refs)
         keys = typed.get(k.key) if k.key else None
         validate.check_numbers(k, keys, found)
@@ -300,8 +310,10 @@ def _run(settings: Settings, k: Kind, path: Path, rep: dict[str, Any], *, layer:
         raw.close()
 
 
-def _reference_data(cur: Any, k: Kind) -> tuple[dict[str, dict[str, str]], list[dict[str, Any]]]:
-    """Value lists (any language → code) and the districts with their geometry."""
+def _reference_data(cur: Any, k: Kind, explicit: dict[str, dict[str, str]]
+                    ) -> tuple[dict[str, dict[str, str]], list[dict[str, Any]]]:
+    """Value lists (code or name in any language, built-in abbreviations, the mapping file's
+    ``values:`` → code, compared by :func:`value_key`) and the districts with their geometry."""
     refs: dict[str, dict[str, str]] = {}
     tables = {"land_category": "land_category", "permitted_use": "permitted_use",
               "category": "incident_category"}
@@ -311,9 +323,20 @@ def _reference_data(cur: Any, k: Kind) -> tuple[dict[str, dict[str, str]], list[
         cur.execute(sql.SQL("SELECT code, name_en, name_ru, name_uz FROM {}").format(
             sql.Identifier(table)))
         m: dict[str, str] = {}
+        codes = set()
         for code, *names in cur.fetchall():
+            codes.add(code)
             for nm in (code, *names):
-                m.setdefault(str(nm).lower(), code)
+                if nm:
+                    m.setdefault(value_key(str(nm)), code)
+        for alias, code in VALUE_ALIASES.get(fld, {}).items():
+            if code in codes:
+                m.setdefault(value_key(alias), code)
+        for given, code in explicit.get(fld, {}).items():
+            if code not in codes:
+                raise InvalidInput(f"mapping file: {given!r} → {code!r} under values: "
+                                   f"{fld}, but {code!r} is not one of {', '.join(sorted(codes))}")
+            m[value_key(given)] = code
         refs[fld] = m
     cur.execute("SELECT id, code, name, name_ru, ST_AsBinary(geom) FROM district ORDER BY id")
     districts = [{"id": i, "code": c, "name": nm, "name_ru": ru,

@@ -237,14 +237,43 @@ def kind(name: str) -> Kind:
         raise InvalidInput(f"unknown kind {name!r}; use one of {', '.join(KINDS)}") from None
 
 
+def value_key(text: str) -> str:
+    """How a value-list entry is compared: case, ё/е, punctuation and spacing do not count."""
+    return re.sub(r"[\s.,;:()«»\"'/_-]+", " ", text.lower().replace("ё", "е")).strip()
+
+
+# Abbreviations and old wordings found in survey files, beyond the tables' own names.
+VALUE_ALIASES: dict[str, dict[str, str]] = {
+    "permitted_use": {
+        "ижс": "individual_housing", "ijs": "individual_housing",
+        "индивидуальный жилой дом": "individual_housing",
+        "индивидуальное жилье": "individual_housing", "жилой дом": "individual_housing",
+        "мкд": "multi_apartment", "многоквартирный дом": "multi_apartment",
+        "многоэтажный жилой дом": "multi_apartment", "торговля": "commercial",
+        "магазин": "commercial", "офис": "office", "промышленность": "industrial",
+        "склад": "industrial", "производство": "industrial", "школа": "public",
+        "больница": "public", "поликлиника": "public", "детский сад": "public",
+        "парк": "recreation", "автостоянка": "transport", "стоянка": "transport",
+        "сад": "agriculture", "огород": "agriculture", "мечеть": "religious",
+    },
+    "land_category": {
+        "земли поселений": "settlement", "знп": "settlement",
+        "земли населенного пункта": "settlement", "населенных пунктов": "settlement",
+        "земли сельхозназначения": "agricultural", "с х назначения": "agricultural",
+        "земли с х назначения": "agricultural", "лесной фонд": "forest",
+        "водный фонд": "water", "земли запаса": "reserve",
+    },
+}
+
+
 def read_mapping_file(path: str | Path, k: Kind) -> dict[str, str]:
-    """Read a YAML mapping ``{source field: model field}`` (optionally under a ``fields:`` key)."""
-    try:
-        data: Any = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise InvalidInput(f"cannot read mapping file {path}: {exc}") from exc
+    """Read a YAML mapping ``{source field: model field}`` (optionally under a ``fields:`` key;
+    a ``values:`` key holds value maps, see :func:`read_value_maps`)."""
+    data = _load_yaml(path)
     if isinstance(data, dict) and isinstance(data.get("fields"), dict):
         data = data["fields"]
+    elif isinstance(data, dict):
+        data = {s: d for s, d in data.items() if s != "values"}
     if not isinstance(data, dict):
         raise InvalidInput(f"mapping file {path} must be a YAML mapping of source field: "
                            "model field")
@@ -258,6 +287,33 @@ def read_mapping_file(path: str | Path, k: Kind) -> dict[str, str]:
                                f"use one of {', '.join(k.names)}")
         out[str(src)] = str(dst)
     return out
+
+
+def read_value_maps(path: str | Path, k: Kind) -> dict[str, dict[str, str]]:
+    """The ``values:`` part of a mapping file: ``{model field: {file value: code}}`` for the
+    value-list fields (land_category, permitted_use, category)."""
+    data = _load_yaml(path)
+    vals = data.get("values") if isinstance(data, dict) else None
+    if vals is None:
+        return {}
+    if not isinstance(vals, dict) or not all(isinstance(v, dict) for v in vals.values()):
+        raise InvalidInput(f"mapping file {path}: 'values:' must map a field to "
+                           "{file value: code}, e.g. values: {permitted_use: {ИЖС: "
+                           "individual_housing}}")
+    out: dict[str, dict[str, str]] = {}
+    for fld, m in vals.items():
+        if fld not in k.names:
+            raise InvalidInput(f"mapping file {path}: {fld!r} under values: is not a {k.name} "
+                               f"field; use one of {', '.join(k.names)}")
+        out[str(fld)] = {str(a): str(b) for a, b in m.items()}
+    return out
+
+
+def _load_yaml(path: str | Path) -> Any:
+    try:
+        return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise InvalidInput(f"cannot read mapping file {path}: {exc}") from exc
 
 
 @dataclass

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import shapely
 
-from .mapping import Kind
+from .mapping import Kind, value_key
 
 DEFAULTS = {
     "parcels": {"land_category": "settlement", "permitted_use": "individual_housing"},
@@ -123,9 +123,11 @@ def coerce(k: Kind, values: dict[str, list[Any]], n: int, found: Findings,
                 if tv in memo:
                     code = memo[tv]
                 else:
-                    code = memo[tv] = refs[f.name].get(str(tv).lower())
+                    code = memo[tv] = refs[f.name].get(value_key(str(tv)))
                 if code is None:
-                    found.reject(i, f"unknown {f.name.replace('_', ' ')} {tv!r}")
+                    known = ", ".join(sorted(set(refs[f.name].values())))
+                    found.reject(i, f"unknown {f.name.replace('_', ' ')} {tv!r} (known: {known}; "
+                                    "or map it under values: in a --mapping file)")
                     continue
                 tv = code
             elif f.choices and tv not in f.choices:

@@ -437,3 +437,33 @@ def test_zipped_shapefile(cli, spot, tmp_path: Path, load_engine) -> None:
     assert rep["counts"]["inserted"] == 2
     assert "Yakkasaroy/uch.shp extracted from one.zip" in rep["file"]["repairs"][0]
     assert len(parcel_rows(load_engine, z)) == 2
+
+
+def test_value_lists_abbreviations_and_value_maps(cli, spot, tmp_path: Path,
+                                                  load_engine) -> None:
+    """'ИЖС' and the Soviet 'Земли поселений' are understood; an unheard-of value is rejected
+    with the known codes, and a mapping file's values: section maps it."""
+    x, y, z = spot
+    recs = [{"geometry": square(x, y), "KAD_NOMER": number(z, 1), "VID_ISP": "ИЖС",
+             "KATEGORIYA": "Земли поселений"},
+            {"geometry": square(x + 30, y), "KAD_NOMER": number(z, 2),
+             "VID_ISP": "Жилое строительство", "KATEGORIYA": "земли населенных пунктов."}]
+    shp = write(tmp_path / "vals.shp", recs)
+    res = cli("load", "parcels", str(shp), "--dry-run")
+    rep = report_of(res)
+    assert [r["row"] for r in rep["rejected"]] == [2]
+    why = rep["rejected"][0]["reasons"][0]
+    assert "unknown permitted use 'Жилое строительство'" in why and "individual_housing" in why
+    m = tmp_path / "map.yaml"
+    m.write_text("values:\n  permitted_use:\n    Жилое строительство: individual_housing\n",
+                 encoding="utf-8")
+    res = cli("load", "parcels", str(shp), "--mapping", str(m))
+    assert res.exit_code == 0, res.output
+    assert report_of(res)["counts"]["inserted"] == 2
+    rows = parcel_rows(load_engine, z)
+    assert {r["permitted_use"] for r in rows.values()} == {"individual_housing"}
+    assert {r["land_category"] for r in rows.values()} == {"settlement"}
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("values:\n  permitted_use:\n    X: moon_base\n", encoding="utf-8")
+    res = cli("load", "parcels", str(shp), "--mapping", str(bad))
+    assert res.exit_code == 1 and "'moon_base' is not one of" in res.output
