@@ -416,7 +416,7 @@ def _check_in_db(cur: Any, k: Kind, mode: str, tolerance: float,
             SELECT s.rn, p.cadastral_number, ST_Area(ST_Intersection(s.geom, p.geom))
               FROM load_stage s
               JOIN parcel p ON p.status = 'active' AND p.geom && s.geom
-             WHERE TRUE {replaced}
+             WHERE p.id IS DISTINCT FROM s.existing_id {replaced}
                AND ST_Intersects(s.geom, p.geom) AND NOT ST_Touches(s.geom, p.geom)
                AND ST_Area(ST_Intersection(s.geom, p.geom)) > %s
              ORDER BY s.rn""", (tolerance,))
