@@ -230,19 +230,16 @@ def open_source(path: str | Path, layer: str | None = None, encoding: str | None
         enc, enc_how = _check_encoding(encoding), "given with --encoding"
     elif driver == "ESRI Shapefile":
         cpg = _sidecars(p, ".cpg")
-        if cpg:
-            declared = cpg[0].read_text(errors="replace").strip()
-            enc = cpg_encoding(declared)
-            if enc is None:
-                dbf = _sidecars(p, ".dbf")
-                enc, enc_how = detect_dbf_encoding(dbf[0]) if dbf else ("utf-8", "no .dbf")
-                enc_how = f"{cpg[0].name} says {declared!r}, which names no code page; {enc_how}"
-            else:
-                enc_how = f"declared by {cpg[0].name}" + (
-                    f" ({declared!r})" if declared.lower() != enc else "")
+        declared = cpg[0].read_text(errors="replace").strip() if cpg else None
+        enc = cpg_encoding(declared) if declared is not None else None
+        if enc is not None:
+            enc_how = f"declared by {cpg[0].name}" + (
+                f" ({declared!r})" if declared.lower() != enc else "")
         else:
             dbf = _sidecars(p, ".dbf")
             enc, enc_how = detect_dbf_encoding(dbf[0]) if dbf else ("utf-8", "no .dbf")
+            if cpg:
+                enc_how = f"{cpg[0].name} says {declared!r}, which names no code page; {enc_how}"
     if enc:
         kwargs["encoding"] = enc
     try:
@@ -300,7 +297,7 @@ def _unzip(archive: Path) -> tuple[Path, Path]:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     found = sorted(q for q in tmp.rglob("*") if q.is_file() and q.suffix.lower() in DRIVERS
-                   and q.suffix.lower() != ".zip" and not q.name.startswith("."))
+                   and not q.name.startswith("."))
     if len(found) != 1:
         shutil.rmtree(tmp, ignore_errors=True)
         what = ", ".join(str(q.relative_to(tmp)) for q in found) or "no GIS file"

@@ -39,7 +39,6 @@ from .mapping import (
     Kind,
     kind,
     read_mapping_file,
-    read_value_maps,
     resolve,
     value_key,
 )
@@ -157,7 +156,7 @@ def _run(settings: Settings, k: Kind, path: Path, rep: dict[str, Any], *, layer:
     src = fiona_.open_source(path, layer=layer, encoding=encoding, crs=crs)
     rep["file"].update(src.report())
     rep["file"]["sha256"] = fiona_.sha256(path)
-    explicit = read_mapping_file(mapping, k) if mapping else None
+    explicit, value_maps = read_mapping_file(mapping, k) if mapping else (None, {})
     fmap = resolve(k, src.fields, explicit)
     rep["fields"] = {"mapped": fmap.mapped, "how": fmap.how, "unknown": fmap.unknown,
                      "ignored": fmap.ignored}
@@ -166,7 +165,7 @@ def _run(settings: Settings, k: Kind, path: Path, rep: dict[str, Any], *, layer:
             f"no field of {path.name} gives {k.key} (fields: {', '.join(src.fields) or 'none'}); "
             f"name it in a --mapping file, e.g. 'MY_FIELD: {k.key}'")
     rep["status"] = "reading"
-    rep["file"]["read_processes"] = fiona_.read_workers(src)
+    workers = rep["file"]["read_processes"] = fiona_.read_workers(src)
 
     # ---- read ------------------------------------------------------------------------------
     rows: list[int] = []
@@ -186,7 +185,7 @@ def _run(settings: Settings, k: Kind, path: Path, rep: dict[str, Any], *, layer:
     bar = tqdm(total=src.count, unit=" features", desc=f"reading {path.name}",
                disable=not show, file=sys.stderr, smoothing=0.1)
     with bar:
-        for batch in fiona_.read(src, fmap, progress=bar.update):
+        for batch in fiona_.read(src, fmap, progress=bar.update, workers=workers):
             rows.extend(batch.rows)
             for key, col in batch.values.items():
                 values[key].extend(col)
@@ -218,8 +217,7 @@ def _run(settings: Settings, k: Kind, path: Path, rep: dict[str, Any], *, layer:
     raw = engine.raw_connection()
     try:
         cur = raw.cursor()
-        refs, districts = _reference_data(cur, k, read_value_maps(mapping, k)
-                                          if mapping else {})
+        refs, districts = _reference_data(cur, k, value_maps)
         typed = validate.coerce(k, values, n, found, refs)
         keys = typed.get(k.key) if k.key else None
         validate.check_numbers(k, keys, found)

@@ -266,10 +266,16 @@ VALUE_ALIASES: dict[str, dict[str, str]] = {
 }
 
 
-def read_mapping_file(path: str | Path, k: Kind) -> dict[str, str]:
-    """Read a YAML mapping ``{source field: model field}`` (optionally under a ``fields:`` key;
-    a ``values:`` key holds value maps, see :func:`read_value_maps`)."""
-    data = _load_yaml(path)
+def read_mapping_file(path: str | Path, k: Kind
+                      ) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
+    """Read a YAML mapping file: ``{source field: model field}`` (at the top or under a
+    ``fields:`` key) and, under ``values:``, ``{model field: {file value: code}}`` for the
+    value-list fields (land_category, permitted_use, category)."""
+    try:
+        data: Any = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise InvalidInput(f"cannot read mapping file {path}: {exc}") from exc
+    vals = data.get("values") if isinstance(data, dict) else None
     if isinstance(data, dict) and isinstance(data.get("fields"), dict):
         data = data["fields"]
     elif isinstance(data, dict):
@@ -277,43 +283,28 @@ def read_mapping_file(path: str | Path, k: Kind) -> dict[str, str]:
     if not isinstance(data, dict):
         raise InvalidInput(f"mapping file {path} must be a YAML mapping of source field: "
                            "model field")
-    out: dict[str, str] = {}
+    fields: dict[str, str] = {}
     for src, dst in data.items():
         if dst is None or dst in ("", "ignore", "skip"):
-            out[str(src)] = ""
+            fields[str(src)] = ""
             continue
         if dst not in k.names:
             raise InvalidInput(f"mapping file {path}: {dst!r} is not a {k.name} field; "
                                f"use one of {', '.join(k.names)}")
-        out[str(src)] = str(dst)
-    return out
-
-
-def read_value_maps(path: str | Path, k: Kind) -> dict[str, dict[str, str]]:
-    """The ``values:`` part of a mapping file: ``{model field: {file value: code}}`` for the
-    value-list fields (land_category, permitted_use, category)."""
-    data = _load_yaml(path)
-    vals = data.get("values") if isinstance(data, dict) else None
+        fields[str(src)] = str(dst)
     if vals is None:
-        return {}
+        return fields, {}
     if not isinstance(vals, dict) or not all(isinstance(v, dict) for v in vals.values()):
         raise InvalidInput(f"mapping file {path}: 'values:' must map a field to "
                            "{file value: code}, e.g. values: {permitted_use: {ИЖС: "
                            "individual_housing}}")
-    out: dict[str, dict[str, str]] = {}
+    values: dict[str, dict[str, str]] = {}
     for fld, m in vals.items():
         if fld not in k.names:
             raise InvalidInput(f"mapping file {path}: {fld!r} under values: is not a {k.name} "
                                f"field; use one of {', '.join(k.names)}")
-        out[str(fld)] = {str(a): str(b) for a, b in m.items()}
-    return out
-
-
-def _load_yaml(path: str | Path) -> Any:
-    try:
-        return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise InvalidInput(f"cannot read mapping file {path}: {exc}") from exc
+        values[str(fld)] = {str(a): str(b) for a, b in m.items()}
+    return fields, values
 
 
 @dataclass

@@ -353,29 +353,23 @@ def assign_districts(k: Kind, typed: dict[str, list[Any]], keys: list[Any] | Non
             far[outside] = shapely.distance(city, pts[outside])
         for j, i in enumerate(to_locate):
             here = int(where[j])
-            if i in claimed:
+            if here < 0 and located and far[j] > OUTSIDE_CITY_M:
+                found.reject(i, f"lies {far[j] / 1000:,.1f} km {FAR_OUTSIDE}'s districts "
+                                "(wrong CRS or coordinates?)")
+            elif i in claimed:
                 did, how = claimed[i]
                 if here < 0:
-                    if far[j] > OUTSIDE_CITY_M:
-                        found.reject(i, f"lies {far[j] / 1000:,.1f} km {FAR_OUTSIDE}'s districts "
-                                        "(wrong CRS or coordinates?)")
-                    else:
-                        found.warn(i, f"lies {far[j]:.0f} m outside every district; kept in "
-                                      f"district {label.get(did, did)} named by {how}")
+                    found.warn(i, f"lies {far[j]:.0f} m outside every district; kept in "
+                                  f"district {label.get(did, did)} named by {how}")
                 elif here != did:
                     found.warn(i, f"{how} names district {label.get(did, did)} but it lies in "
                                   f"{label.get(here, here)}")
-                continue
-            if here >= 0:
+            elif here >= 0:
                 out[i] = here
             elif located:
                 code = str(keys[i]).split(":")[1] if keys and keys[i] and ":" in keys[i] else "?"
-                if far[j] > OUTSIDE_CITY_M:
-                    found.reject(i, f"lies {far[j] / 1000:,.1f} km {FAR_OUTSIDE}'s districts "
-                                    "(wrong CRS or coordinates?)")
-                else:
-                    found.reject(i, f"no district: the number's district code {code} is unknown "
-                                    "and the geometry lies outside every district")
+                found.reject(i, f"no district: the number's district code {code} is unknown "
+                                "and the geometry lies outside every district")
     elif need_loc and located:
         for i in need_loc:
             found.reject(i, "no district: the database has no districts")
