@@ -117,6 +117,13 @@ class RateLimited(CadastreError):
     status = 429
 
 
+class PayloadTooLarge(CadastreError):
+    """The request body or a field in it is too large."""
+
+    code = "PayloadTooLarge"
+    status = 413
+
+
 class ArrestActive(RuleViolation):
     """An active arrest (ban) blocks this operation."""
 
@@ -129,6 +136,7 @@ HTTP_STATUS: dict[type[CadastreError], int] = {
         CadastreError, ConfigurationError, InvalidInput, InvalidCadastralNumber, InvalidGeometry,
         LimitTooLarge, TopologyViolation, RuleViolation, StaleVersion, PreconditionRequired,
         NotAuthenticated, NotAuthorized, NotFound, Conflict, RateLimited, ArrestActive,
+        PayloadTooLarge,
     ]
 }
 

@@ -20,6 +20,9 @@ UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 
 def init_app(app: Flask) -> None:
     """Resolve the caller before each request and guard cookie sessions against CSRF."""
+    from . import validation
+
+    validation.init_app(app)  # first: the edge checks run before anything reads the input
 
     @app.before_request
     def _identify() -> None:
