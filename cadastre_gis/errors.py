@@ -110,6 +110,12 @@ class Conflict(CadastreError):
     status = 409
 
 
+class RetiredParcel(Conflict):
+    """The parcel (or building) is retired; its successors carry on."""
+
+    code = "RetiredParcel"
+
+
 class RateLimited(CadastreError):
     """Too many requests; try again later."""
 
@@ -161,4 +167,6 @@ def from_db_error(exc: BaseException) -> CadastreError:
         return RuleViolation(msg)
     if pgcode == "42501":
         return NotAuthorized(msg)
+    if pgcode == "55000" and " is retired" in msg:
+        return RetiredParcel(msg)
     return RuleViolation("the database rejected the change")
