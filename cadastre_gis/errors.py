@@ -84,6 +84,13 @@ class LimitTooLarge(InvalidInput):
     code = "LimitTooLarge"
 
 
+class TooLarge(InvalidInput):
+    """The request body is larger than this endpoint accepts."""
+
+    http_status_code = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+    ogc_exception_code = "PayloadTooLarge"
+
+
 class TopologyViolation(CadastreError):
     """The change would make active parcels overlap."""
 

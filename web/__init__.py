@@ -75,7 +75,9 @@ def create_app(settings: Settings | None = None, **config: Any) -> Flask:
             from flask import render_template
 
             return render_template("error.html", status=exc.code, message=exc.description), exc.code
-        return jsonify({"code": exc.name, "description": exc.description}), exc.code
+        # keep the headers an HTTP error defines (405 carries Allow)
+        extra = {k: v for k, v in exc.get_headers() if k.lower() != "content-type"}
+        return jsonify({"code": exc.name, "description": exc.description}), exc.code, extra
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):  # type: ignore[no-untyped-def]
