@@ -84,13 +84,6 @@ class LimitTooLarge(InvalidInput):
     code = "LimitTooLarge"
 
 
-class TooLarge(InvalidInput):
-    """The request body is larger than this endpoint accepts."""
-
-    http_status_code = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
-    ogc_exception_code = "PayloadTooLarge"
-
-
 class TopologyViolation(CadastreError):
     """The change would make active parcels overlap."""
 
@@ -158,6 +151,16 @@ class RateLimited(CadastreError):
 
     code = "RateLimited"
     status = 429
+
+
+class PayloadTooLarge(CadastreError):
+    """The request body or a field in it is too large."""
+
+    code = "PayloadTooLarge"
+    status = 413
+
+
+TooLarge = PayloadTooLarge  # one error for 413, whichever layer raises it
 
 
 class ArrestActive(RuleViolation):
