@@ -86,12 +86,19 @@ class Database:
     def __init__(self, settings: Settings, pool_size: int | None = None,
                  url: str | None = None) -> None:
         self.settings = settings
-        self.url = url or settings.url()
+        self._url = url
         self.pool_size = pool_size or getattr(settings, "pool_size", 5)
         self.replicas = [Replica(u) for u in settings.replicas()]
         self._primary: Engine | None = None
         self._lock = threading.Lock()
         self._next = 0
+
+    @property
+    def url(self) -> str:
+        """The primary's URL (resolved on first use: the embedded cluster may start later)."""
+        if self._url is None:
+            self._url = self.settings.url()
+        return self._url
 
     @property
     def primary(self) -> Engine:
@@ -241,6 +248,31 @@ def get_engine(settings: Settings, pool_size: int = 5) -> Engine:
 def read_connect(settings: Settings, use_replica: bool = True) -> Connection:
     """A read-only connection of the current lifetime: a replica when one answers."""
     return current(settings).read_connect(use_replica)
+
+
+_replica_allowed: ContextVar[bool] = ContextVar("cadastre_replica_allowed", default=False)
+
+
+def allow_replica(allowed: bool) -> None:
+    """Say whether the current request's reads may go to a replica (set by the web layer)."""
+    _replica_allowed.set(allowed)
+
+
+def replica_connect(url: str) -> Connection | None:
+    """For code that holds only a database URL (pygeoapi providers): a replica connection
+    when the current request allows one and the current lifetime has a replica that
+    answers; None means "use your own connection to the primary"."""
+    if not _replica_allowed.get():
+        return None
+    for fn in _resolvers:
+        found = fn()
+        if found is not None and found.replicas and found.url == url:
+            c = found.read_connect(use_replica=True)
+            if c.info.get("cadastre_replica"):
+                return c
+            c.close()
+            return None
+    return None
 
 
 def copy_text(v: Any) -> str:

@@ -70,6 +70,8 @@ class Settings:
     log_level: str = "INFO"
     pg_os_user: str | None = None
     """OS user that runs the embedded cluster when started as root (default: postgres/cadastre)."""
+    wal_archive: bool = True
+    """The embedded cluster archives its WAL into ``data_dir/wal-archive`` (backup/restore)."""
     pg_bindir: str | None = None
     """PostgreSQL binaries for the embedded cluster (default: ``pg_config --bindir``)."""
 

@@ -30,7 +30,14 @@ from sqlalchemy.exc import DataError, DBAPIError, ProgrammingError
 
 from . import context
 from .collections import COLLECTIONS, Collection
-from .sql import compile_filter, engine, geometry_json, output_crs, parse_datetime, properties_json
+from .sql import (
+    compile_filter,
+    geometry_json,
+    output_crs,
+    parse_datetime,
+    properties_json,
+    read_connect,
+)
 
 LOGGER = logging.getLogger(__name__)
 
@@ -324,7 +331,7 @@ SELECT json_build_object('type', 'Feature', 'id', t.id, 'geometry', {geometry_js
 
     def _row(self, sql: str, params: dict[str, Any]) -> Any:
         try:
-            with engine(self.data).connect() as conn:
+            with read_connect(self.data) as conn:
                 return conn.exec_driver_sql(sql, params).first()
         except ProviderGenericError:
             raise

@@ -45,6 +45,10 @@ def init_app(app: Flask) -> None:
     app.extensions["cadastre_db"] = database
     atexit.register(database.dispose)
 
+    @app.before_request
+    def _route_reads() -> None:
+        core.allow_replica(replica_ok())
+
     @app.after_request
     def _mark_writer(response):  # type: ignore[no-untyped-def]
         # A client that has just changed something reads from the primary for a moment.
@@ -111,6 +115,7 @@ def write(actor: str | None = None) -> Iterator[Connection]:
 
     if has_request_context():
         g.db_wrote = True
+        core.allow_replica(False)
     with engine().begin() as c:
         set_actor(c, actor or current_actor())
         yield c
