@@ -18,7 +18,7 @@ from pygeoapi.util import url_join
 from sqlalchemy.exc import DBAPIError
 
 from .collections import COLLECTIONS, Collection
-from .sql import engine
+from .sql import read_connect
 
 LOGGER = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ class CadastreTileProvider(BaseMVTProvider):
             raise ProviderTileNotFoundError(user_msg="tile outside the tile matrix")
         params = {"z": zi, "x": xi, "y": yi, "cap": c.tile_cap, "layer": c.id}
         try:
-            with engine(self.data).connect() as conn:
+            with read_connect(self.data) as conn:
                 value = conn.exec_driver_sql(tile_sql(c), params).scalar()
         except DBAPIError as exc:
             LOGGER.error("tile query failed: %s", exc.orig)

@@ -15,6 +15,7 @@ from cadastre_gis.errors import NotFound
 from .db import conn
 from .search import normalize_number
 from .security import require
+from .urls import base_url
 
 bp = Blueprint("my", __name__, url_prefix="/my")
 
@@ -147,7 +148,7 @@ def passport(number: str) -> Response:
         "SELECT ST_AsGeoJSON(geom, 2)::json FROM parcel WHERE id = :i"), {"i": item["id"]}).scalar()
     holder = conn().execute(text("SELECT full_name FROM party WHERE id = :p"),
                             {"p": party_id}).scalar()
-    pdf = passport_pdf(item, geom, acc, request.host_url.rstrip("/"), holder)
+    pdf = passport_pdf(item, geom, acc, base_url(), holder)
     name = item["cadastral_number"].replace(":", "-")
     return Response(pdf, mimetype="application/pdf", headers={
         "Content-Disposition": f'inline; filename="passport-{name}.pdf"',

@@ -13,6 +13,7 @@ from flask import Blueprint, Flask, Response, current_app, make_response, reques
 
 from cadastre_gis import context
 
+from .compression import identity_etags
 from .security import current_account, current_actor, require
 from .urls import ogc_url
 
@@ -20,30 +21,66 @@ bp = Blueprint("ogc", __name__, url_prefix="/ogc")
 
 
 def init_app(app: Flask) -> None:
-    """Build pygeoapi's API for this app and register the /ogc routes."""
-    from pygeoapi.api import API
-    from pygeoapi.openapi import get_oas
-
+    """Give the app its pygeoapi API objects (one per public root) and the /ogc routes."""
     from ogc_api import patches
-    from ogc_api.config import build_config
-    from ogc_api.openapi import localize
 
-    settings = app.extensions["cadastre_settings"]
-    config = build_config(settings)
     patches.install()
-    openapi = localize(get_oas(config, fail_on_invalid_collection=False))
-    api_ = API(config, openapi)
-    # pygeoapi 0.24 renders the TileMatrixSets pages with the whole config as template
-    # config; a top-level 'path' makes those pages use our offline templates too.
-    api_.tpl_config["path"] = config["server"]["templates"]["path"]
-    app.extensions["pygeoapi"] = api_
-    app.extensions["pygeoapi_config"] = config
+    app.extensions["pygeoapi_apis"] = ApiCache(app.extensions["cadastre_settings"])
     app.register_blueprint(bp)
 
 
+class ApiCache:
+    """pygeoapi API objects by public root URL, built from the same settings (small LRU).
+
+    pygeoapi writes every link (landing page, collections, OpenAPI ``servers``, TileJSON,
+    HTML assets) from ``config['server']['url']`` when the API object is built, so a server
+    reached at several addresses (a port, a proxy with a prefix, a host name) keeps one API
+    object per address instead of rewriting pygeoapi's output or its internals.
+    """
+
+    def __init__(self, settings: Any, size: int = 8) -> None:
+        import threading
+        from collections import OrderedDict
+
+        self.settings = settings
+        self.size = size
+        self._apis: OrderedDict[str, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, root: str) -> Any:
+        """The API object whose links start with ``root`` (built on first use)."""
+        with self._lock:
+            a = self._apis.get(root)
+            if a is not None:
+                self._apis.move_to_end(root)
+                return a
+        a = self._build(root)
+        with self._lock:
+            a = self._apis.setdefault(root, a)
+            while len(self._apis) > self.size:
+                self._apis.popitem(last=False)
+        return a
+
+    def _build(self, root: str) -> Any:
+        from pygeoapi.api import API
+        from pygeoapi.openapi import get_oas
+
+        from ogc_api.config import build_config
+        from ogc_api.openapi import localize
+
+        config = build_config(self.settings, root)
+        api_ = API(config, localize(get_oas(config, fail_on_invalid_collection=False)))
+        # pygeoapi 0.24 renders the TileMatrixSets pages with the whole config as template
+        # config; a top-level 'path' makes those pages use our offline templates too.
+        api_.tpl_config["path"] = config["server"]["templates"]["path"]
+        return api_
+
+
 def api() -> Any:
-    """The app's pygeoapi API object."""
-    return current_app.extensions["pygeoapi"]
+    """The pygeoapi API object for the current request's public address."""
+    from .urls import base_url
+
+    return current_app.extensions["pygeoapi_apis"].get(base_url())
 
 
 def dispatch(fn: Callable, *args: Any, skip_valid_check: bool = False) -> Response:
@@ -222,8 +259,8 @@ def _answer(answer: Any) -> Response:
         response.headers[k] = v
     if answer.etag:
         response.headers["ETag"] = answer.etag
-        if answer.etag in [t.strip() for t in
-                           request.headers.get("If-None-Match", "").split(",")]:
+        inm = identity_etags(request.headers.get("If-None-Match")) or ""
+        if answer.etag in [t.strip() for t in inm.split(",")]:
             response.status_code = 304
             response.set_data(b"")
     return response
@@ -240,7 +277,7 @@ def _writer(collection_id: str, method: str) -> Any:
 
     req = WriteRequest(collection=collection_id, method=method, account=current_account(),
                        actor=current_actor(), body=request.get_data(cache=False),
-                       if_match=request.headers.get("If-Match"),
+                       if_match=identity_etags(request.headers.get("If-Match")),
                        content_crs=request.headers.get("Content-Crs"),
                        require_if_match=_settings().require_if_match)
     return Writer(_settings().url(), req)
@@ -314,7 +351,8 @@ def _with_etag(response: Response, cache_seconds: int) -> Response:
     response.headers["ETag"] = etag
     response.headers["Cache-Control"] = (f"public, max-age={cache_seconds}" if cache_seconds
                                          else "no-cache")
-    if etag in [t.strip() for t in request.headers.get("If-None-Match", "").split(",")]:
+    inm = identity_etags(request.headers.get("If-None-Match")) or ""
+    if etag in [t.strip() for t in inm.split(",")]:
         response.status_code = 304
         response.set_data(b"")
     return response
