@@ -62,6 +62,18 @@ WITH b AS (
 SELECT ST_AsMVT(m, %(layer)s, {EXTENT}, 'geom') FROM m WHERE m.geom IS NOT NULL"""
 
 
+def tile_properties(c: Collection) -> dict[str, dict[str, str]]:
+    """JSON-schema types of the properties written into the tiles of ``c``."""
+    out = {}
+    for name in c.tile_fields:
+        f = c.field(name)
+        if f is not None:
+            out[name] = {"type": f.type}
+    for name, _expr in c.tile_extra:
+        out[name] = {"type": "string"}
+    return out
+
+
 def render(eng: Engine, coll: Collection, z: int, x: int, y: int) -> bytes:
     """One MVT tile of ``coll`` (XYZ indices), b"" when empty."""
     params = {"z": z, "x": x, "y": y, "cap": coll.tile_cap, "layer": coll.id}
@@ -234,15 +246,7 @@ class CadastreTileProvider(BaseMVTProvider):
         }
 
     def _tile_properties(self) -> dict[str, dict[str, str]]:
-        c = self.collection
-        out = {}
-        for name in c.tile_fields:
-            f = c.field(name)
-            if f is not None:
-                out[name] = {"type": f.type}
-        for name, _expr in c.tile_extra:
-            out[name] = {"type": "string"}
-        return out
+        return tile_properties(self.collection)
 
     def __repr__(self) -> str:
         return f"<CadastreTileProvider {self.collection.id}>"
