@@ -73,6 +73,8 @@ class Settings:
     camera_offline_minutes: int = 10
     open311_rate: int = 60
     """Open311 POSTs per minute per API key."""
+    tile_cache_mb: int = 512
+    """Size bound of the rendered-tile cache under ``data_dir/tiles`` (0 turns it off)."""
     log_level: str = "INFO"
     pg_os_user: str | None = None
     """OS user that runs the embedded cluster when started as root (default: postgres/cadastre)."""
