@@ -264,3 +264,18 @@ def test_photo_moderation_and_outbox_need_operator(app, engine) -> None:  # type
     assert c.get(f"/reports/photos/{pid}.jpg").status_code == 200
     assert f"/reports/photos/{pid}.jpg" in c.get(f"/reports/{token}").get_data(as_text=True)
     assert op.get("/notifications/outbox?lang=en").status_code == 200
+
+
+def test_signed_in_citizen_sees_reports_in_my(app) -> None:  # type: ignore[no-untyped-def]
+    from .portal_helpers import login
+
+    c = _client(app)
+    login(c)
+    resp = c.post("/report?lang=en", data=_form(c, description="Street light is dark all night",
+                                                 category="lighting"),
+                  content_type="multipart/form-data")
+    token = resp.headers["Location"].split("/reports/")[1].split("?")[0]
+    html = c.get("/my?lang=en").get_data(as_text=True)
+    assert f"/reports/{token}" in html and "My reports of city problems" in html
+    other = _client(app)
+    assert f"/reports/{token}" not in other.get("/report").get_data(as_text=True)
