@@ -82,6 +82,19 @@ class Settings:
     """The embedded cluster archives its WAL into ``data_dir/wal-archive`` (backup/restore)."""
     pg_bindir: str | None = None
     """PostgreSQL binaries for the embedded cluster (default: ``pg_config --bindir``)."""
+    smtp_host: str | None = None
+    """SMTP server for citizen e-mail notifications (unset: e-mail goes to the sandbox outbox)."""
+    smtp_port: int = 587
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_from: str | None = None
+    smtp_starttls: bool = True
+    sms_url: str | None = None
+    """HTTP SMS gateway (POST JSON {to, text}); unset: SMS goes to the sandbox outbox."""
+    sms_token: str | None = None
+    telegram_bot_token: str | None = None
+    notify_sandbox: bool = True
+    """Keep messages of unconfigured channels in the outbox instead of failing them."""
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> Settings:
