@@ -279,3 +279,17 @@ def geojson(conn: Connection, where: str = "TRUE", params: dict[str, Any] | None
             "deadline": r.deadline.isoformat() if r.deadline else None,
             "possible_duplicate_of": r.possible_duplicate_of, "duplicate_of": r.duplicate_of}})
     return {"type": "FeatureCollection", "features": feats}
+
+
+def add_event(conn: Connection, incident_id: int, kind: str, note: str | None = None,
+              data: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Append an event (e.g. a camera snapshot as evidence) to an incident's timeline."""
+    import json
+
+    _row(conn, incident_id)
+    row = conn.execute(text(
+        "INSERT INTO incident_event (incident_id, kind, note, data)"
+        " VALUES (:i, :k, :n, CAST(:d AS jsonb)) RETURNING id, at, actor, kind, note, data"),
+        {"i": incident_id, "k": kind, "n": (note or None) and note[:2000],
+         "d": json.dumps(data) if data is not None else None}).mappings().one()
+    return _jsonable(dict(row))
