@@ -202,6 +202,7 @@ class HlsRelay:
             try:
                 data = path.read_bytes()
                 if b"#EXTINF" in data:
+                    self.touch(camera_id, viewer)
                     return data
             except OSError:
                 pass
