@@ -293,3 +293,22 @@ def add_event(conn: Connection, incident_id: int, kind: str, note: str | None = 
         {"i": incident_id, "k": kind, "n": (note or None) and note[:2000],
          "d": json.dumps(data) if data is not None else None}).mappings().one()
     return _jsonable(dict(row))
+
+
+def dashboard_options(conn: Connection, lang: str = "en") -> dict[str, Any]:
+    """Categories, districts and services named in ``lang`` (uz, ru, en), and the city bounds."""
+    cat_col = {"uz": "name_uz", "ru": "name_ru"}.get(lang, "name_en")
+    named = "coalesce(name_ru, name)" if lang == "ru" else "name"
+    cats = conn.execute(text(f"SELECT code, {cat_col} AS name FROM incident_category"
+                             f" ORDER BY {cat_col}")).mappings().all()
+    dists = conn.execute(text(f"SELECT id, {named} AS name FROM district ORDER BY 2")
+                         ).mappings().all()
+    services = conn.execute(text(f"SELECT id, {named} AS name FROM service ORDER BY 2")
+                            ).mappings().all()
+    b = conn.execute(text(
+        "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM"
+        " (SELECT ST_Transform(ST_SetSRID(ST_Extent(geom), 32642), 4326) AS e FROM district) q"
+    )).first()
+    return {"categories": [dict(r) for r in cats], "districts": [dict(r) for r in dists],
+            "services": [dict(r) for r in services],
+            "bounds": list(b) if b and b[0] is not None else None}

@@ -44,25 +44,58 @@ def _filters(public_only: bool = False) -> tuple[str, dict[str, Any]]:
                                  window=a.get("window") or None, public_only=public_only)
 
 
+# Strings the dashboard's JavaScript shows, translated on the server (web/translations)
+# and handed to the page as a JSON block: the script itself carries no language.
+JS_MESSAGES = (
+    "live", "reconnecting…", "incidents", "Priority", "Reported", "Deadline", "District",
+    "Parcel", "Building", "floors", "Service", "Source", "Title", "Possible duplicate of",
+    "Duplicate of", "Actions", "Cameras that see it", "Timeline", "No camera sees this point",
+    "No actions in this status", "Triage", "Dispatch", "Start work", "Resolve", "Close",
+    "Merge into", "Reject", "Reopen", "note", "incident #", "priority", "service", "Watch",
+    "Snapshot", "Close video", "Snapshot attached to the timeline", "Stream unavailable",
+    "Loading video…", "left", "overdue by", "d", "h", "min", "resolved in time",
+    "No incidents match the filters", "online", "offline", "maintenance", "Camera",
+    "distance", "Open attachment", "by", "Watch cameras", "Select an incident first",
+    "New", "Triaged", "Dispatched", "In progress", "Resolved", "Closed", "Duplicate",
+    "Rejected", "Created", "Status changed", "Assigned", "Moved", "Category changed",
+    "Priority changed", "Merged", "Merged in", "Details", "Incidents", "Show list",
+)
+STATUS_LABELS = {"new": "New", "triaged": "Triaged", "dispatched": "Dispatched",
+                 "in_progress": "In progress", "resolved": "Resolved", "closed": "Closed",
+                 "duplicate": "Duplicate", "rejected": "Rejected"}
+WINDOW_LABELS = {"1h": "Last hour", "24h": "Last 24 hours", "7d": "Last 7 days",
+                 "30d": "Last 30 days", "90d": "Last 90 days"}
+
+
+def js_catalog() -> dict[str, str]:
+    """English message → the request's language, for the dashboard's script."""
+    from flask_babel import gettext
+
+    return {m: gettext(m) for m in JS_MESSAGES}
+
+
 @bp.route("")
 @bp.route("/")
 def dashboard():  # type: ignore[no-untyped-def]
     """The live map for operators (others are sent to sign in or refused)."""
+    from flask_babel import get_locale, gettext
+
     if current_role() is None:
         return redirect(url_for("auth.login", next="/situation"))
     require("situation.view")
-    c = conn()
-    cats = c.execute(text("SELECT code, name_en FROM incident_category ORDER BY code")).all()
-    dists = c.execute(text("SELECT id, name FROM district ORDER BY name")).all()
-    services = c.execute(text("SELECT id, name FROM service ORDER BY name")).all()
-    bounds = c.execute(text(
-        "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM"
-        " (SELECT ST_Transform(ST_SetSRID(ST_Extent(geom), 32642), 4326) AS e FROM district) q"
-    )).first()
-    return render_template("situation/dashboard.html", categories=cats, districts=dists,
-                           services=services, statuses=incidents.STATUSES,
-                           bounds=list(bounds) if bounds and bounds[0] is not None else None,
-                           windows=list(incidents.WINDOWS)[:3])
+    lang = str(get_locale() or "en")[:2]
+    opts = incidents.dashboard_options(conn(), lang)
+    config = {"lang": lang, "messages": js_catalog(),
+              "transitions": {k: sorted(v) for k, v in incidents.TRANSITIONS.items()},
+              "open_statuses": list(incidents.OPEN_STATUSES),
+              "statuses": {k: gettext(v) for k, v in STATUS_LABELS.items()},
+              "categories": {c["code"]: c["name"] for c in opts["categories"]},
+              "bounds": opts["bounds"]}
+    return render_template("situation/dashboard.html", config=config,
+                           categories=opts["categories"], districts=opts["districts"],
+                           services=opts["services"], statuses=config["statuses"],
+                           windows={w: gettext(WINDOW_LABELS[w]) for w in
+                                    list(incidents.WINDOWS)[:3]})
 
 
 @bp.route("/api/incidents.geojson")
