@@ -71,6 +71,8 @@ class Settings:
     service_fee_uzs: int = 25000
     """Service commission per parcel extract (UZS)."""
     camera_offline_minutes: int = 10
+    camera_idle_seconds: int = 30
+    """Stop a camera's video relay (ffmpeg) when no viewer was heard for this long."""
     open311_rate: int = 60
     """Open311 POSTs per minute per API key."""
     tile_cache_mb: int = 512
