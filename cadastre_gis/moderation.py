@@ -8,10 +8,10 @@ An incident carries, since migration 0010:
 * ``moderation_status`` — ``visible`` (public text follows the description), ``edited`` (a
   moderator wrote the public text) or ``hidden`` (out of every public list and page).
 
-Photos of citizen reports follow the same words: a photo is public only once ``approved``
-(:func:`set_photo_status`, on the ``incident_photo`` table of the citizen-report area when it
-exists). Every change is an UPDATE as the acting operator, so the incident timeline and the
-audit log record who moderated what.
+Photos of citizen reports are the third part of the same model: a photo is public only once
+approved (:func:`approve_photo`, which is ``reports.moderate_photo``; the operator endpoint is
+``POST /reports/photos/<id>/moderate``). Every change is an UPDATE as the acting operator, so
+the incident timeline and the audit log record who moderated what.
 """
 
 from __future__ import annotations
@@ -24,9 +24,7 @@ from sqlalchemy.engine import Connection
 from .errors import InvalidInput, NotFound
 
 STATUSES = ("visible", "edited", "hidden")
-PHOTO_STATUSES = ("pending", "approved", "rejected")
 MAX_PUBLIC_TEXT = 4000
-PHOTO_TABLE = "incident_photo"
 
 
 def _update(conn: Connection, incident_id: int, sets: str, params: dict[str, Any],
@@ -71,18 +69,11 @@ def public_view(conn: Connection, incident_id: int) -> dict[str, Any] | None:
     return dict(row) if row else None
 
 
-def set_photo_status(conn: Connection, photo_id: int, status: str, actor: str) -> None:
-    """Approve or reject a report photo (only approved photos are public)."""
-    if status not in PHOTO_STATUSES:
-        raise InvalidInput(f"photo status must be one of {', '.join(PHOTO_STATUSES)}")
-    if conn.execute(text("SELECT to_regclass(:t)"), {"t": PHOTO_TABLE}).scalar() is None:
-        raise NotFound("photos are not stored on this installation")
-    res = conn.execute(text(
-        f"UPDATE {PHOTO_TABLE} SET moderation_status = :s, moderated_by = :a,"
-        " moderated_at = now() WHERE id = :i"), {"s": status, "a": actor, "i": photo_id})
-    if not res.rowcount:
-        raise NotFound(f"no photo {photo_id}")
+def approve_photo(conn: Connection, photo_id: int, approved: bool, actor: str) -> None:
+    """Publish (``approved``) or withdraw a report photo."""
+    from .reports import moderate_photo
+
+    moderate_photo(conn, photo_id, approved, actor)
 
 
-__all__ = ["hide", "show", "edit_public_text", "public_view", "set_photo_status", "STATUSES",
-           "PHOTO_STATUSES"]
+__all__ = ["hide", "show", "edit_public_text", "public_view", "approve_photo", "STATUSES"]

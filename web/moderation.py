@@ -2,7 +2,7 @@
 
 ``POST /moderation/incidents/<id>`` with ``action`` = ``hide`` | ``show`` | ``edit`` (and
 ``public_description`` for ``edit``), as a form (with ``csrf_token``) or JSON;
-``POST /moderation/photos/<id>`` with ``status`` = ``approved`` | ``rejected`` | ``pending``.
+Photos are approved at ``POST /reports/photos/<id>/moderate`` (the citizen-report area).
 The model lives in :mod:`cadastre_gis.moderation`.
 """
 
@@ -49,13 +49,3 @@ def incident(incident_id: int):  # type: ignore[no-untyped-def]
         else:
             raise InvalidInput("action must be hide, show or edit")
     return jsonify(row)
-
-
-@bp.route("/photos/<int:photo_id>", methods=["POST"])
-def photo(photo_id: int):  # type: ignore[no-untyped-def]
-    """Approve or reject a report photo."""
-    require("incident.manage")
-    status = text_field(_input().get("status"), "status", 20, multiline=False, required=True)
-    with write() as c:
-        moderation.set_photo_status(c, photo_id, status or "", current_actor())
-    return jsonify({"id": photo_id, "moderation_status": status})

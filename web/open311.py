@@ -231,10 +231,10 @@ def _geocode(address: str | None, address_id: str | None) -> tuple[float, float]
         if row is None:
             raise Open311Error(400, f"address_id {address_id} is not a known cadastral number")
         return float(row[0]), float(row[1])
-    from .search import search
+    from cadastre_gis.search import SearchQuery, search
 
     try:
-        found = search(c, address or "", limit=1)["results"]
+        found = search(c, SearchQuery(q=address or "", limit=1))["results"]
     except InvalidInput as exc:
         raise Open311Error(400, f"address_string could not be placed ({exc.message});"
                                 " send lat and long") from exc
