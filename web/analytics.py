@@ -142,6 +142,9 @@ def hexagons_geojson():  # type: ignore[no-untyped-def]
     return jsonify(hexagons(where, params, int(size)))
 
 
+MAX_HEX_CELLS = 50_000
+
+
 @bp.route("/tiles/hexagons/<int:z>/<int:x>/<int:y>.mvt")
 def hexagons_mvt(z: int, x: int, y: int):  # type: ignore[no-untyped-def]
     """The heat layer as Mapbox Vector Tiles (layer ``hexagons``, property ``count``).
@@ -155,6 +158,13 @@ def hexagons_mvt(z: int, x: int, y: int):  # type: ignore[no-untyped-def]
     size = request.args.get("size", "500")
     if not size.isdigit() or int(size) not in HEX_SIZES:
         raise InvalidInput(f"size must be one of {', '.join(map(str, HEX_SIZES))}")
+    # A low-zoom tile would grid the whole world (billions of cells, gigabytes of temp files).
+    import math
+
+    edge = int(size) / math.cos(math.radians(41.3))
+    cells = (40075016.69 / 2 ** z) ** 2 / (1.5 * math.sqrt(3) * edge ** 2)
+    if cells > MAX_HEX_CELLS:
+        raise InvalidInput(f"zoom in: a tile holds at most {MAX_HEX_CELLS} hexagons")
     where, params, _w = _where()
     tile = conn().execute(text(f"""
         WITH b AS (SELECT ST_TileEnvelope(:z, :x, :y) AS env),

@@ -89,7 +89,7 @@ def test_analytics_page_in_chromium(page, live_server, artifacts) -> None:  # ty
         page.fill("input[name=password]", "operator-demo-2026")
         page.click("button[type=submit]")
     page.goto(live_server + "/analytics?window=90d")
-    page.wait_for_function("window.analytics && window.analytics.hex"
+    page.wait_for_function("() => window.analytics && window.analytics.hex"
                            " && window.analytics.hex.features.length > 0", timeout=30000)
     assert page.evaluate("window.analytics.charts.length") == 2
     page.wait_for_timeout(800)
