@@ -90,27 +90,32 @@ def _fuzz(ops, examples: int, headers_for) -> dict[str, str]:  # type: ignore[no
     """Run each operation's strategy; returns {operation: first failure}."""
     failures: dict[str, str] = {}
     for op in ops:
-        known = [m for p, m in KNOWN if p in op.path]
-
-        @given(case=op.as_strategy())
-        @settings(max_examples=examples, **BOUNDS)
-        def run(case, op=op, known=known) -> None:  # type: ignore[no-untyped-def]
-            # identity: the WSGI transport hands compressed bodies over undecoded
-            headers = {"Accept-Encoding": "identity", **headers_for(op)}
-            response = case.call(headers=headers)
-            try:
-                case.validate_response(response, checks=CHECKS)
-            except (Exception, BaseExceptionGroup) as exc:
-                subs = getattr(exc, "exceptions", None) or [exc]
-                if not (known and response.status_code < 500
-                        and all(any(m in str(s) for m in known) for s in subs)):
-                    raise
-
+        run = _runner(op, [m for p, m in KNOWN if p in op.path], examples, headers_for)
         try:
             run()
         except (Exception, BaseExceptionGroup) as exc:  # noqa: BLE001 - collected, reported together
             failures[f"{op.method.upper()} {op.path}"] = _summary(exc)
     return failures
+
+
+def _runner(op, known: list[str], examples: int, headers_for):  # type: ignore[no-untyped-def]
+    """A seeded, bounded hypothesis test of one operation."""
+
+    @given(case=op.as_strategy())
+    @settings(max_examples=examples, **BOUNDS)
+    def run(case) -> None:  # type: ignore[no-untyped-def]
+        # identity: the WSGI transport hands compressed bodies over undecoded
+        headers = {"Accept-Encoding": "identity", **headers_for(op)}
+        response = case.call(headers=headers)
+        try:
+            case.validate_response(response, checks=CHECKS)
+        except (Exception, BaseExceptionGroup) as exc:
+            subs = getattr(exc, "exceptions", None) or [exc]
+            if not (known and response.status_code < 500
+                    and all(any(m in str(s) for m in known) for s in subs)):
+                raise
+
+    return run
 
 
 def _summary(exc: BaseException) -> str:
