@@ -281,6 +281,30 @@ END $$;
 """
 
 DISTRICT = r"""
+-- District cells cut into small indexed pieces: the fast path "this unit lies inside its
+-- district" is then one index probe and a cheap ST_CoveredBy (a whole district polygon would be
+-- detoasted for every row). Rebuilt from district by a statement trigger.
+CREATE TABLE district_part (
+  id serial PRIMARY KEY,
+  district_id integer NOT NULL REFERENCES district ON DELETE CASCADE,
+  geom geometry(Polygon, 32642) NOT NULL
+);
+CREATE INDEX district_part_geom ON district_part USING gist (geom);
+GRANT SELECT ON district_part TO PUBLIC;
+
+CREATE OR REPLACE FUNCTION district_part_refresh() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+BEGIN
+  DELETE FROM district_part;
+  INSERT INTO district_part (district_id, geom)
+  SELECT d.id, ST_Subdivide(ST_Force2D(d.geom), 64) FROM district d WHERE d.geom IS NOT NULL;
+  RETURN NULL;
+END $$;
+CREATE TRIGGER district_50_parts AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON district
+  FOR EACH STATEMENT EXECUTE FUNCTION district_part_refresh();
+INSERT INTO district_part (district_id, geom)
+SELECT d.id, ST_Subdivide(ST_Force2D(d.geom), 64) FROM district d WHERE d.geom IS NOT NULL;
+
 -- The districts the current writer may edit: NULL = unrestricted. A district-restricted login
 -- (QGIS) is held to db_user_district whatever it sets; the owner (the application) is held
 -- to the acting account's districts when it passes them in cadastre.districts.
@@ -393,7 +417,10 @@ BEGIN
       SELECT d.id, d.name, ST_Area(ST_Intersection(d.geom, n.geom)) AS area
         FROM district d WHERE d.geom && n.geom AND d.id <> n.district_id
        ORDER BY 3 DESC LIMIT 1) b
-   WHERE n.status = 'active' AND NOT ST_CoveredBy(n.geom, nd.geom)
+   WHERE n.status = 'active'
+     AND NOT EXISTS (SELECT 1 FROM district_part dp WHERE dp.geom ~ n.geom
+                      AND dp.district_id = n.district_id AND ST_CoveredBy(n.geom, dp.geom))
+     AND NOT ST_CoveredBy(n.geom, nd.geom)
      AND b.area > ST_Area(ST_Intersection(nd.geom, n.geom))
    LIMIT 1;
   IF FOUND THEN
@@ -480,6 +507,9 @@ DROP TRIGGER IF EXISTS parcel_25_district_upd ON parcel;
 DROP TRIGGER IF EXISTS building_25_district_ins ON building;
 DROP TRIGGER IF EXISTS building_25_district_upd ON building;
 DROP FUNCTION IF EXISTS cadastre_check_district_geometry();
+DROP TRIGGER IF EXISTS district_50_parts ON district;
+DROP TABLE IF EXISTS district_part;
+DROP FUNCTION IF EXISTS district_part_refresh();
 
 -- 0004's row trigger function, as it was.
 CREATE OR REPLACE FUNCTION cadastre_check_district_row() RETURNS trigger
