@@ -322,7 +322,7 @@ def tracking(conn: Connection, token: str, lang: str = "en") -> dict[str, Any]:
         SELECT i.id, i.status, i.category, c.name_{lang} AS category_name, i.title,
                i.description, i.address, i.reported_at, i.deadline, i.resolved_at, i.closed_at,
                i.updated_at, i.duplicate_of, d.name AS district, s.name AS service,
-               (i.deadline < now() AND i.status IN ('new','triaged','dispatched','in_progress'))
+               (i.deadline < cadastre_now() AND i.status IN ('new','triaged','dispatched','in_progress'))
                  AS overdue,
                ST_X(ST_Transform(i.geom, 4326)) AS lon, ST_Y(ST_Transform(i.geom, 4326)) AS lat,
                (SELECT t.token FROM citizen_report t WHERE t.incident_id = i.duplicate_of)
