@@ -278,6 +278,19 @@ BEGIN
   GET DIAGNOSTICS n = ROW_COUNT;
   RAISE NOTICE 'migration 0008: % carried right(s) got their end date back', n;
 END $$;
+
+-- Registrar accounts without districts used to edit the whole city; now they edit nothing
+-- until given districts (fail closed). Say who they are.
+DO $$
+DECLARE names text;
+BEGIN
+  SELECT string_agg(username, ', ' ORDER BY username) INTO names FROM account
+   WHERE role = 'registrar' AND cardinality(district_ids) = 0;
+  IF names IS NOT NULL THEN
+    RAISE NOTICE 'migration 0008: registrar account(s) % have no district and may no longer'
+                 ' edit anything; give them districts (account.district_ids)', names;
+  END IF;
+END $$;
 """
 
 DISTRICT = r"""
@@ -406,22 +419,28 @@ BEGIN
         coalesce((SELECT name FROM district WHERE id = r.district_id), 'no district'));
   END IF;
 
-  SELECT n.cadastral_number AS num, nd.name AS named, b.name AS actual,
-         round((100 * b.area / ST_Area(n.geom))::numeric, 1) AS pct,
-         round((100 * ST_Area(ST_Intersection(nd.geom, n.geom)) / ST_Area(n.geom))::numeric, 1)
-           AS named_pct
+  -- Area per district from the small indexed pieces: the named district's share first; only
+  -- when it is below half can another district hold more.
+  WITH s AS (
+    SELECT n.cadastral_number AS num, n.district_id, n.geom, ST_Area(n.geom) AS a,
+           coalesce((SELECT sum(ST_Area(ST_Intersection(n.geom, dp.geom))) FROM district_part dp
+                      WHERE dp.district_id = n.district_id AND dp.geom && n.geom), 0) AS own
+      FROM new_rows n
+     WHERE n.status = 'active' AND n.district_id IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM district_part dp WHERE dp.geom ~ n.geom
+                        AND dp.district_id = n.district_id AND ST_CoveredBy(n.geom, dp.geom)))
+  SELECT s.num, nd.name AS named, d.name AS actual,
+         round((100 * b.area / s.a)::numeric, 1) AS pct,
+         round((100 * s.own / s.a)::numeric, 1) AS named_pct
     INTO r
-    FROM new_rows n
-    JOIN district nd ON nd.id = n.district_id
+    FROM s
+    JOIN district nd ON nd.id = s.district_id
     CROSS JOIN LATERAL (
-      SELECT d.id, d.name, ST_Area(ST_Intersection(d.geom, n.geom)) AS area
-        FROM district d WHERE d.geom && n.geom AND d.id <> n.district_id
-       ORDER BY 3 DESC LIMIT 1) b
-   WHERE n.status = 'active'
-     AND NOT EXISTS (SELECT 1 FROM district_part dp WHERE dp.geom ~ n.geom
-                      AND dp.district_id = n.district_id AND ST_CoveredBy(n.geom, dp.geom))
-     AND NOT ST_CoveredBy(n.geom, nd.geom)
-     AND b.area > ST_Area(ST_Intersection(nd.geom, n.geom))
+      SELECT dp.district_id, sum(ST_Area(ST_Intersection(s.geom, dp.geom))) AS area
+        FROM district_part dp WHERE dp.geom && s.geom AND dp.district_id <> s.district_id
+       GROUP BY dp.district_id ORDER BY 2 DESC LIMIT 1) b
+    JOIN district d ON d.id = b.district_id
+   WHERE 2 * s.own < s.a AND b.area > s.own
    LIMIT 1;
   IF FOUND THEN
     RAISE EXCEPTION USING ERRCODE = '23514',
