@@ -300,23 +300,39 @@ DISTRICT = r"""
 CREATE TABLE district_part (
   id serial PRIMARY KEY,
   district_id integer NOT NULL REFERENCES district ON DELETE CASCADE,
+  i integer NOT NULL,       -- the 1 km grid square [i, i+1) × [j, j+1) km holding the piece
+  j integer NOT NULL,
+  is_box boolean NOT NULL,  -- the piece is the whole square: lying in the square decides
   geom geometry(Polygon, 32642) NOT NULL
 );
+CREATE INDEX district_part_box ON district_part (district_id, i, j) WHERE is_box;
 CREATE INDEX district_part_geom ON district_part USING gist (geom);
 GRANT SELECT ON district_part TO PUBLIC;
+
+-- Each district cut by a 1 km square grid: inner pieces are exact boxes.
+CREATE OR REPLACE FUNCTION district_part_fill() RETURNS void
+LANGUAGE sql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+  INSERT INTO district_part (district_id, i, j, is_box, geom)
+  SELECT x.id, x.i, x.j, abs(ST_Area(x.g) - 1e6) < 1e-3, x.g
+    FROM (SELECT d.id, floor(ST_XMin(sq.geom) / 1000)::int AS i,
+                 floor(ST_YMin(sq.geom) / 1000)::int AS j,
+                 (ST_Dump(ST_CollectionExtract(ST_Intersection(ST_Force2D(d.geom),
+                                                               sq.geom), 3))).geom AS g
+            FROM district d, ST_SquareGrid(1000, d.geom) sq
+           WHERE d.geom IS NOT NULL AND ST_Intersects(d.geom, sq.geom)) x
+   WHERE NOT ST_IsEmpty(x.g)
+$$;
 
 CREATE OR REPLACE FUNCTION district_part_refresh() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 BEGIN
   DELETE FROM district_part;
-  INSERT INTO district_part (district_id, geom)
-  SELECT d.id, ST_Subdivide(ST_Force2D(d.geom), 64) FROM district d WHERE d.geom IS NOT NULL;
+  PERFORM district_part_fill();
   RETURN NULL;
 END $$;
 CREATE TRIGGER district_50_parts AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON district
   FOR EACH STATEMENT EXECUTE FUNCTION district_part_refresh();
-INSERT INTO district_part (district_id, geom)
-SELECT d.id, ST_Subdivide(ST_Force2D(d.geom), 64) FROM district d WHERE d.geom IS NOT NULL;
+SELECT district_part_fill();
 
 -- The districts the current writer may edit: NULL = unrestricted. A district-restricted login
 -- (QGIS) is held to db_user_district whatever it sets; the owner (the application) is held
@@ -427,6 +443,14 @@ BEGIN
                       WHERE dp.district_id = n.district_id AND dp.geom && n.geom), 0) AS own
       FROM new_rows n
      WHERE n.status = 'active' AND n.district_id IS NOT NULL
+       -- fast path 1 (a hash join): the unit lies in one whole 1 km square of its district
+       AND NOT EXISTS (SELECT 1 FROM district_part b WHERE b.is_box
+                        AND b.district_id = n.district_id
+                        AND b.i = floor(ST_XMin(n.geom) / 1000)::int
+                        AND b.j = floor(ST_YMin(n.geom) / 1000)::int
+                        AND ST_XMax(n.geom) <= (b.i + 1) * 1000.0
+                        AND ST_YMax(n.geom) <= (b.j + 1) * 1000.0)
+       -- fast path 2: covered by one (edge) piece of its district
        AND NOT EXISTS (SELECT 1 FROM district_part dp WHERE dp.geom ~ n.geom
                         AND dp.district_id = n.district_id AND ST_CoveredBy(n.geom, dp.geom)))
   SELECT s.num, nd.name AS named, d.name AS actual,
@@ -529,6 +553,7 @@ DROP FUNCTION IF EXISTS cadastre_check_district_geometry();
 DROP TRIGGER IF EXISTS district_50_parts ON district;
 DROP TABLE IF EXISTS district_part;
 DROP FUNCTION IF EXISTS district_part_refresh();
+DROP FUNCTION IF EXISTS district_part_fill();
 
 -- 0004's row trigger function, as it was.
 CREATE OR REPLACE FUNCTION cadastre_check_district_row() RETURNS trigger
