@@ -15,9 +15,8 @@ import fiona
 import pytest
 from sqlalchemy import text
 
-from .conftest import counts, env_for, parcel_rows, report_of
+from .conftest import counts, env_for, number, parcel_rows, report_of
 from .files import square, write
-from .test_shapefile import number
 
 
 def _start(load_settings, shp: Path, *extra: str) -> subprocess.Popen:  # type: ignore[no-untyped-def]

@@ -12,7 +12,7 @@ from cadastre_gis.errors import InvalidInput
 from loaders import fiona_
 from loaders.mapping import KINDS, resolve
 
-from .conftest import counts, parcel_rows, report_of
+from .conftest import counts, number, parcel_rows, report_of
 from .files import bowtie, square, two_parts, with_hole, write
 
 
@@ -29,7 +29,7 @@ def messy(x: float, y: float, zone: int, n: int) -> list[dict]:
             g = two_parts(x + 25 * (k % 40), y + 25 * (k // 40))
         elif k == 17:
             g = with_hole(x + 25 * (k % 40), y + 25 * (k // 40))
-        recs.append({"geometry": g, "KAD_NOMER": f"10:09:{zone:02d}:01:02:{k + 1:04d}",
+        recs.append({"geometry": g, "KAD_NOMER": number(zone, k + 1, massiv=2),
                      "ADRES": f"г. Ташкент, ул. Бобура, {k + 1}", "PLOSHAD": 400.0})
     return recs
 
@@ -87,5 +87,5 @@ def test_load_reads_in_parallel(cli, spot, tmp_path: Path, load_engine, monkeypa
     assert rep["counts"]["inserted"] == len(recs)
     rows = parcel_rows(load_engine, z)
     assert len(rows) == len(recs)
-    assert rows[f"10:09:{z:02d}:01:02:0001"]["address"] == "г. Ташкент, ул. Бобура, 1"
+    assert rows[number(z, 1, massiv=2)]["address"] == "г. Ташкент, ул. Бобура, 1"
     assert counts(load_engine)["parcel"] == before["parcel"] + len(recs)
