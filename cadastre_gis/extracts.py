@@ -419,8 +419,15 @@ class Issued:
 
 
 def verification_url(settings: Settings, number: str) -> str:
-    """Public verification page of an extract."""
-    return f"{settings.base_url.rstrip('/')}/extracts/{number}"
+    """Public verification page of an extract.
+
+    ``CADASTRE_BASE_URL`` when set, else the current request's checked public address
+    (``context.base_url()``, set by the web layer), else ``http://CADASTRE_HOST:PORT``.
+    """
+    from . import context
+
+    base = settings.base_url or context.base_url() or f"http://{settings.host}:{settings.port}"
+    return f"{base.rstrip('/')}/extracts/{number}"
 
 
 def _new_number(conn: Connection, year: int) -> str:
