@@ -219,8 +219,9 @@ def _run(settings: Settings, k: Kind, path: Path, rep: dict[str, Any], *, layer:
             validate.check_district_codes(typed, found)
         keys = typed.get(k.key) if k.key else None
         validate.check_numbers(k, keys, found)
+        derived: set[int] = set()
         if k.name == "buildings":
-            validate.check_building_numbers(typed, keys, found)
+            derived = validate.check_building_numbers(typed, keys, found)
         _lap(rep, "check_attributes", t)
         garr, geom_ok = validate.check_geometry(k, garr, repair, found)
         _lap(rep, "check_geometry", t)
@@ -249,7 +250,7 @@ def _run(settings: Settings, k: Kind, path: Path, rep: dict[str, Any], *, layer:
         ok = found.ok(n)
         _stage(cur, k, typed, garr, district_ids, ok)
         _lap(rep, "copy_to_staging", t)
-        _check_in_db(cur, k, mode, settings.overlap_tolerance_m2, found)
+        _check_in_db(cur, k, mode, settings.overlap_tolerance_m2, found, derived)
         _lap(rep, "check_against_database", t)
         ok = found.ok(n)
         rejected_rn = [int(i) + 1 for i in np.flatnonzero(~ok)]
@@ -377,8 +378,9 @@ def _stage(cur: Any, k: Kind, typed: dict[str, list[Any]], geoms: np.ndarray,
 
 
 def _check_in_db(cur: Any, k: Kind, mode: str, tolerance: float,
-                 found: validate.Findings) -> None:
-    """Set-based checks of the staged records against the registry."""
+                 found: validate.Findings, derived: set[int] | None = None) -> None:
+    """Set-based checks of the staged records against the registry (``derived``: buildings
+    whose parcel comes from their own number rather than a parcel field)."""
     table = sql.Identifier(k.table)
     if k.key:
         active = sql.SQL(" AND t.status = 'active'") if k.history else sql.SQL("")
@@ -410,6 +412,18 @@ def _check_in_db(cur: Any, k: Kind, mode: str, tolerance: float,
              ORDER BY s.rn""", (tolerance,))
         for rn, number, area in cur.fetchall():
             found.reject(rn - 1, f"overlaps registered parcel {number} by {area:.1f} m²")
+        if mode == "upsert":
+            # A parcel's new boundary must still hold 95 % of each of its buildings.
+            cur.execute("""
+                SELECT s.rn, b.cadastral_number,
+                       ST_Area(ST_Intersection(b.geom, s.geom)) / nullif(ST_Area(b.geom), 0)
+                  FROM load_stage s JOIN building b ON b.parcel_id = s.existing_id
+                 WHERE b.status = 'active' AND NOT ST_CoveredBy(b.geom, s.geom)
+                   AND ST_Area(ST_Intersection(b.geom, s.geom)) < %s * ST_Area(b.geom)
+                 ORDER BY s.rn""", (BUILDING_IN_PARCEL,))
+            for rn, bn, frac in cur.fetchall():
+                found.reject(rn - 1, f"building {bn} would lie only {100 * (frac or 0):.0f}% in "
+                                     f"the new boundary; at least {BUILDING_IN_PARCEL:.0%} must")
     if k.name == "buildings":
         # Its parcel (named by the parcel field or by its own number, see
         # validate.check_building_numbers) is registered and holds 95 % of its footprint.
@@ -418,7 +432,11 @@ def _check_in_db(cur: Any, k: Kind, mode: str, tolerance: float,
              WHERE p.cadastral_number = s.parcel_number AND p.status = 'active'""")
         cur.execute("SELECT rn, parcel_number FROM load_stage WHERE parcel_id IS NULL")
         for rn, pn in cur.fetchall():
-            found.reject(rn - 1, f"its parcel {pn} is not registered (or not active)")
+            if rn - 1 in (derived or set()):
+                found.warn(rn - 1, f"its parcel {pn} is not registered (or not active); loaded "
+                                   "without a parcel")
+            else:
+                found.reject(rn - 1, f"its parcel {pn} is not registered (or not active)")
         cur.execute("""
             SELECT s.rn, p.cadastral_number,
                    ST_Area(ST_Intersection(s.geom, p.geom)) / nullif(ST_Area(s.geom), 0)

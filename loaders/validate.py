@@ -474,11 +474,13 @@ def check_district_codes(typed: dict[str, list[Any]], found: Findings) -> None:
 
 
 def check_building_numbers(typed: dict[str, list[Any]], keys: list[Any] | None,
-                           found: Findings) -> None:
+                           found: Findings) -> set[int]:
     """A building's number extends its parcel's: the parcel field, when given, must be the
-    number without its last part; when not given, that is the parcel."""
+    number without its last part; when not given, that is the parcel. Returns the records
+    whose parcel came from the number."""
+    derived: set[int] = set()
     if keys is None:
-        return
+        return derived
     parcels = typed.get("parcel") or [None] * len(keys)
     for i, key in enumerate(keys):
         if key is None or i in found.errors:
@@ -487,7 +489,9 @@ def check_building_numbers(typed: dict[str, list[Any]], keys: list[Any] | None,
         p = parcels[i]
         if p is None:
             parcels[i] = own
+            derived.add(i)
         elif re.sub(r"\s+", "", str(p)) != own:
             found.reject(i, f"building number {key} does not extend its parcel's number {p} "
                             f"(a building on {p} is numbered {p}:NNNN)")
     typed["parcel"] = parcels
+    return derived

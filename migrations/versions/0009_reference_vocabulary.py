@@ -10,14 +10,14 @@ wordings as data (``aliases``), so the loaders, the QGIS forms and the web pages
   aside); the official names it also matches in another grammatical form or shortened.
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0012
 Create Date: 2026-12-03
 """
 
 from alembic import op
 
 revision = "0009"
-down_revision = "0007"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 

@@ -123,6 +123,7 @@ def test_buildings_link_to_parcels(cli, spot, tmp_path: Path, load_engine) -> No
         {"geometry": square(x + 35, y + 25, 10), "KAD_NOMER": number(z, 1) + ":0005"},
         {"geometry": square(x + 25, y + 25, 5), "KAD_NOMER": number(z, 1) + ":0006",
          "NAZNACH": "Космодром"},
+        {"geometry": square(x + 100, y, 10), "KAD_NOMER": number(z, 98) + ":0001"},
     ], schema=schema)
     res = cli("load", "buildings", str(shp))
     assert res.exit_code == 0, res.output
@@ -133,6 +134,8 @@ def test_buildings_link_to_parcels(cli, spot, tmp_path: Path, load_engine) -> No
     assert f"does not extend its parcel's number {number(z, 2)}" in why[4]
     assert f"only 50% of its footprint lies in its parcel {number(z, 1)}" in why[5]
     assert "unknown building use 'Космодром'" in why[6]
+    warn = {w["row"]: w["messages"][0] for w in report_of(res)["warnings"]}
+    assert f"its parcel {number(z, 98)} is not registered" in warn[7]
     with load_engine.connect() as c:
         row = c.execute(text("SELECT b.floors, b.building_use, p.cadastral_number FROM building b "
                              "JOIN parcel p ON p.id = b.parcel_id WHERE b.cadastral_number = :n"),
