@@ -25,7 +25,8 @@ RIGHT_STATUSES = ("active", "ended")
 INCIDENT_STATUSES = ("new", "triaged", "dispatched", "in_progress", "resolved", "closed",
                      "duplicate", "rejected")
 OPEN_INCIDENT_STATUSES = ("new", "triaged", "dispatched", "in_progress")
-INCIDENT_SOURCES = ("open311", "dashboard", "qgis", "sql", "phone", "camera", "demo", "import")
+INCIDENT_SOURCES = ("open311", "dashboard", "qgis", "sql", "phone", "camera", "demo", "import",
+                    "portal")
 VISIBILITIES = ("public", "internal")
 
 CAMERA_STATUSES = ("online", "offline", "maintenance")

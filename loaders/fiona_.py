@@ -33,12 +33,13 @@ from pyproj.transformer import AreaOfInterest, Transformer, TransformerGroup
 from shapely.geometry import shape
 
 from cadastre_gis.errors import InvalidInput
+from cadastre_gis.schema import SRID
 
 from .mapping import FieldMap
 
 log = logging.getLogger(__name__)
 
-STORAGE_SRID = 32642
+STORAGE_SRID = SRID
 DRIVERS = {".gpkg": "GPKG", ".shp": "ESRI Shapefile", ".geojson": "GeoJSON",
            ".json": "GeoJSON", ".fgb": "FlatGeobuf", ".csv": "CSV",
            # legacy desktop formats still common in agencies (read only)
