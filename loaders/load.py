@@ -161,7 +161,8 @@ def _run(settings: Settings, k: Kind, path: Path, rep: dict[str, Any], *, layer:
             f"no field of {path.name} gives {k.key} (fields: {', '.join(src.fields) or 'none'}); "
             f"name it in a --mapping file, e.g. 'MY_FIELD: {k.key}'")
     rep["status"] = "reading"
-    workers = rep["file"]["read_processes"] = fiona_.read_workers(src)
+    workers = rep["file"]["read_processes"] = 1 if fiona_.columnar(src) else fiona_.read_workers(src)
+    rep["file"]["reader"] = "pyogrio (columnar)" if fiona_.columnar(src) else "fiona"
 
     # ---- read ------------------------------------------------------------------------------
     rows: list[int] = []
