@@ -30,6 +30,7 @@ from urllib.parse import urlparse
 
 import fiona
 import numpy as np
+import pyproj
 import shapely
 from fiona.crs import CRS
 
@@ -41,11 +42,12 @@ CENTRE_28412 = (12_523_500.0, 4_573_400.0)
 
 def _district_codes(xs: np.ndarray, ys: np.ndarray, side: float) -> list[str]:
     """Code of the district holding the larger part of each square (SK-42 lower-left corners)."""
-    from pyproj import Transformer
-
     from cadastre_gis import demo
+    from loaders import fiona_
 
-    tr = Transformer.from_crs(28412, 32642, always_xy=True)
+    # the loader's own transformation (PROJ's default would put border squares metres off)
+    bounds = (xs.min(), ys.min(), xs.max() + side, ys.max() + side)
+    tr = fiona_.transformation(pyproj.CRS.from_epsg(28412), bounds).transformer
     polys = demo.district_polygons()
     codes = [d[0] for d in demo.DISTRICTS]
     cx, cy = tr.transform(xs + side / 2, ys + side / 2)
