@@ -176,3 +176,21 @@ def test_districts_layer_with_region_prefixed_codes(cli, tmp_path: Path, load_en
     with load_engine.connect() as c:
         assert c.execute(text("SELECT count(*) FROM district WHERE code ~ '^[0-9]{2}$'")
                          ).scalar_one() == 12
+
+
+def test_upsert_may_not_leave_a_building_outside_its_parcel(cli, spot, tmp_path: Path,
+                                                             load_engine) -> None:
+    """A corrected boundary that would leave a registered building mostly outside is a
+    finding (the database's building-in-parcel rule), and the old boundary stays."""
+    x, y, z = spot
+    assert cli("load", "parcels", str(write(tmp_path / "p.shp", [
+        {"geometry": square(x, y, 40), "KAD_NOMER": number(z, 1)}]))).exit_code == 0
+    assert cli("load", "buildings", str(write(tmp_path / "b.shp", [
+        {"geometry": square(x + 25, y + 25, 10), "KAD_NOMER": number(z, 1) + ":0001"}],
+        schema={"KAD_NOMER": "str:30"}))).exit_code == 0
+    res = cli("load", "parcels", str(write(tmp_path / "p2.shp", [
+        {"geometry": square(x, y, 28), "KAD_NOMER": number(z, 1)}])), "--mode", "upsert")
+    assert res.exit_code == 0, res.output
+    why = report_of(res)["rejected"][0]["reasons"][0]
+    assert why.startswith(f"building {number(z, 1)}:0001 would lie only 9% in the new boundary")
+    assert parcel_rows(load_engine, z)[number(z, 1)]["version"] == 1
