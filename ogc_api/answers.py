@@ -63,3 +63,18 @@ def item(url: str, base: str, api: Any, locale: Any, coll: Collection, ident: st
                        separators=(",", ":"))
     headers["Content-Type"] = MEDIA["json"]
     return Answer(text[:-1] + ',"links":' + links + "}", headers, etag)
+
+
+def conformance(base: str, api: Any, locale: Any, fmt: str | None, accept: str | None) -> Answer:
+    """The conformance document (JSON, or HTML with pygeoapi's template)."""
+    from .config import conformance as classes
+    from .params import check_text, negotiate
+
+    if fmt is not None:
+        check_text("f", fmt)
+    f = negotiate(fmt if fmt != "csv" else "json", accept)
+    doc = {"conformsTo": classes()}
+    if f == "html":
+        return Answer(pages.render(api, base, "conformance.html", doc, locale),
+                      {"Content-Type": MEDIA["html"]})
+    return Answer(json.dumps(doc), {"Content-Type": "application/json"})

@@ -102,6 +102,8 @@ def _normalize_json(node: Any, depth: int = 0) -> Any:
 
 def parse(text: str, lang: str | None = None) -> Any:
     """Parse a CQL2 filter (text, or JSON when ``lang`` is cql2-json) into pygeofilter's AST."""
+    if lang == "cql-text":  # the draft's name, still sent by GDAL < 3.7
+        lang = TEXT
     if lang not in (None, TEXT, JSON):
         raise InvalidInput("filter-lang must be cql2-text or cql2-json")
     if len(text) > MAX_FILTER:

@@ -296,7 +296,7 @@ def parse_items(coll: Collection, args: list[tuple[str, str]], *, default_limit:
         if lang not in (None, cql.JSON):
             raise InvalidInput("a filter in the body is CQL2 JSON")
         q.filter = cql.parse_json(body)
-    elif lang is not None and lang not in (cql.TEXT, cql.JSON):
+    elif lang is not None and lang not in (cql.TEXT, cql.JSON, "cql-text"):
         raise InvalidInput("filter-lang must be cql2-text or cql2-json")
     if "properties" in one:
         names = [n.strip() for n in one["properties"].split(",") if n.strip()]

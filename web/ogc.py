@@ -26,12 +26,12 @@ def init_app(app: Flask) -> None:
 
     from ogc_api import patches
     from ogc_api.config import build_config
-    from ogc_api.openapi import localize
+    from ogc_api.openapi import complete, localize
 
     settings = app.extensions["cadastre_settings"]
     config = build_config(settings)
     patches.install()
-    openapi = localize(get_oas(config, fail_on_invalid_collection=False))
+    openapi = complete(localize(get_oas(config, fail_on_invalid_collection=False)))
     api_ = API(config, openapi)
     # pygeoapi 0.24 renders the TileMatrixSets pages with the whole config as template
     # config; a top-level 'path' makes those pages use our offline templates too.
@@ -83,10 +83,11 @@ def openapi() -> Response:
 
 @bp.route("/conformance")
 def conformance() -> Response:
-    """Conformance classes."""
-    import pygeoapi.api as core
+    """Conformance classes: ours (pygeoapi's list would declare what we do not offer)."""
+    from ogc_api import answers
 
-    return dispatch(core.conformance)
+    return _answer(answers.conformance(ogc_url(), api(), _locale(), request.args.get("f"),
+                                       request.headers.get("Accept")))
 
 
 @bp.route("/TileMatrixSets")
