@@ -84,13 +84,6 @@ class LimitTooLarge(InvalidInput):
     code = "LimitTooLarge"
 
 
-class TooLarge(InvalidInput):
-    """The request body is larger than this endpoint accepts."""
-
-    http_status_code = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
-    ogc_exception_code = "PayloadTooLarge"
-
-
 class TopologyViolation(CadastreError):
     """The change would make active parcels overlap."""
 
@@ -147,11 +140,27 @@ class Conflict(CadastreError):
     status = 409
 
 
+class RetiredParcel(Conflict):
+    """The parcel (or building) is retired; its successors carry on."""
+
+    code = "RetiredParcel"
+
+
 class RateLimited(CadastreError):
     """Too many requests; try again later."""
 
     code = "RateLimited"
     status = 429
+
+
+class PayloadTooLarge(CadastreError):
+    """The request body or a field in it is too large."""
+
+    code = "PayloadTooLarge"
+    status = 413
+
+
+TooLarge = PayloadTooLarge  # one error for 413, whichever layer raises it
 
 
 class ArrestActive(RuleViolation):
@@ -185,4 +194,6 @@ def from_db_error(exc: BaseException) -> CadastreError:
         return RuleViolation(msg)
     if pgcode == "42501":
         return NotAuthorized(msg)
+    if pgcode == "55000" and " is retired" in msg:
+        return RetiredParcel(msg)
     return RuleViolation("the database rejected the change")

@@ -25,7 +25,7 @@ from cadastre_gis.errors import CadastreError, InvalidInput, NotFound
 from . import cql
 from .collections import COLLECTIONS, STORAGE_SRID, Collection
 from .params import ItemsQuery, crs_limits
-from .sql import OutputCrs, engine, geometry_json, properties_json
+from .sql import OutputCrs, geometry_json, properties_json, read_connect
 
 LOGGER = logging.getLogger(__name__)
 
@@ -143,7 +143,7 @@ def conditions(c: Collection, q: ItemsQuery, params: dict[str, Any]) -> tuple[st
 
 def _row(url: str, sql: str, params: dict[str, Any]) -> Any:
     try:
-        with engine(url).connect() as conn:
+        with read_connect(url) as conn:
             return conn.exec_driver_sql(sql, params).first()
     except (DataError, ProgrammingError) as exc:
         LOGGER.info("OGC query rejected by the database: %s", exc.orig)

@@ -9,27 +9,15 @@ from __future__ import annotations
 
 from typing import Any
 
-_TPL: dict[tuple[int, str], dict[str, Any]] = {}
-
-
-def _tpl_config(api: Any, base: str) -> dict[str, Any]:
-    """pygeoapi's template config with the public OGC URL of this request (cached per URL)."""
-    key = (id(api), base)
-    cfg = _TPL.get(key)
-    if cfg is None:
-        if len(_TPL) > 32:  # a handful of public addresses at most; never grow without bound
-            _TPL.clear()
-        cfg = {**api.tpl_config, "server": {**api.tpl_config["server"], "url": base}}
-        _TPL[key] = cfg
-    return cfg
-
 
 def render(api: Any, base: str, template: str, data: dict[str, Any], locale: Any) -> str:
     """Render ``template`` (relative to ogc_api/templates) with pygeoapi's Jinja set-up."""
     from pygeoapi.util import render_j2_template
 
-    return render_j2_template(_tpl_config(api, base), api.config["server"]["templates"],
-                              template, data, locale)
+    # ``api`` is the API object of this request's public root (web/ogc.py ApiCache), so its
+    # template config already links to ``base``
+    return render_j2_template(api.tpl_config, api.config["server"]["templates"], template,
+                              data, locale)
 
 
 def items_page(api: Any, base: str, cid: str, title: str, doc: dict[str, Any],

@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
+from cadastre_gis import registry
 from cadastre_gis.db import set_actor
 from cadastre_gis.errors import (
     InvalidGeometry,
@@ -31,6 +32,7 @@ from cadastre_gis.errors import (
     NotAuthorized,
     NotFound,
     PreconditionRequired,
+    RetiredParcel,
     StaleVersion,
     TooLarge,
     from_db_error,
@@ -176,6 +178,8 @@ class Writer:
         try:
             with _write_engine(self.url).begin() as c:
                 set_actor(c, self.req.actor or f"{account['role']}:{account['username']}")
+                if self.registry:
+                    registry.act_for(c, account)  # the database holds the account's districts
                 return fn(c)
         except DBAPIError as exc:
             raise from_db_error(exc) from None
@@ -312,7 +316,8 @@ class Writer:
                                  f' FROM "{self.table}" WHERE id = :i{active}'),
                             {"i": ident}).first()
         if current is None:
-            raise NotFound("item not found")
+            retired = registry.retired_message(c, self.table, ident) if self.registry else None
+            raise RetiredParcel(retired) if retired else NotFound("item not found")
         if self.registry:
             self._check_district(c, [current[1], *self._numbers_districts(
                 c, values.get("cadastral_number"))])
@@ -322,7 +327,7 @@ class Writer:
         if self.registry:
             sets.append("transaction_id = :tx")
         else:
-            sets += ["version = version + 1", "updated_at = now()"]
+            sets += ["version = version + 1", "updated_at = cadastre_now()"]
         params = {**values, "i": ident, "v": expected, "tx": tx}
         # The precondition and the write are one statement: a concurrent writer holding the
         # same ETag waits for our row lock, then finds the version changed (0 rows) → 412.
@@ -350,7 +355,7 @@ class Writer:
             self._check_district(c, [row[0]])
             tx = self._note(c, ident, "DELETE", expected)
             n = c.execute(text(
-                f'UPDATE "{self.table}" SET status = \'retired\', valid_to = greatest(now(), valid_from),'
+                f'UPDATE "{self.table}" SET status = \'retired\', valid_to = greatest(cadastre_now(), valid_from),'
                 " transaction_id = :tx WHERE id = :i AND status = 'active'"
                 " AND (CAST(:v AS integer) IS NULL OR version = :v)"),
                 {"i": ident, "v": expected, "tx": tx}).rowcount

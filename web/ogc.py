@@ -6,6 +6,7 @@ config from our settings and route to pygeoapi's API functions ourselves.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from typing import Any
 
@@ -13,6 +14,7 @@ from flask import Blueprint, Flask, Response, current_app, make_response, reques
 
 from cadastre_gis import context
 
+from .compression import identity_etags
 from .security import current_account, current_actor, require
 from .urls import ogc_url
 
@@ -20,30 +22,66 @@ bp = Blueprint("ogc", __name__, url_prefix="/ogc")
 
 
 def init_app(app: Flask) -> None:
-    """Build pygeoapi's API for this app and register the /ogc routes."""
-    from pygeoapi.api import API
-    from pygeoapi.openapi import get_oas
-
+    """Give the app its pygeoapi API objects (one per public root) and the /ogc routes."""
     from ogc_api import patches
-    from ogc_api.config import build_config
-    from ogc_api.openapi import complete, localize
 
-    settings = app.extensions["cadastre_settings"]
-    config = build_config(settings)
     patches.install()
-    openapi = complete(localize(get_oas(config, fail_on_invalid_collection=False)))
-    api_ = API(config, openapi)
-    # pygeoapi 0.24 renders the TileMatrixSets pages with the whole config as template
-    # config; a top-level 'path' makes those pages use our offline templates too.
-    api_.tpl_config["path"] = config["server"]["templates"]["path"]
-    app.extensions["pygeoapi"] = api_
-    app.extensions["pygeoapi_config"] = config
+    app.extensions["pygeoapi_apis"] = ApiCache(app.extensions["cadastre_settings"])
     app.register_blueprint(bp)
 
 
+class ApiCache:
+    """pygeoapi API objects by public root URL, built from the same settings (small LRU).
+
+    pygeoapi writes every link (landing page, collections, OpenAPI ``servers``, TileJSON,
+    HTML assets) from ``config['server']['url']`` when the API object is built, so a server
+    reached at several addresses (a port, a proxy with a prefix, a host name) keeps one API
+    object per address instead of rewriting pygeoapi's output or its internals.
+    """
+
+    def __init__(self, settings: Any, size: int = 8) -> None:
+        import threading
+        from collections import OrderedDict
+
+        self.settings = settings
+        self.size = size
+        self._apis: OrderedDict[str, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, root: str) -> Any:
+        """The API object whose links start with ``root`` (built on first use)."""
+        with self._lock:
+            a = self._apis.get(root)
+            if a is not None:
+                self._apis.move_to_end(root)
+                return a
+        a = self._build(root)
+        with self._lock:
+            a = self._apis.setdefault(root, a)
+            while len(self._apis) > self.size:
+                self._apis.popitem(last=False)
+        return a
+
+    def _build(self, root: str) -> Any:
+        from pygeoapi.api import API
+        from pygeoapi.openapi import get_oas
+
+        from ogc_api.config import build_config
+        from ogc_api.openapi import complete, localize
+
+        config = build_config(self.settings, root)
+        api_ = API(config, complete(localize(get_oas(config, fail_on_invalid_collection=False))))
+        # pygeoapi 0.24 renders the TileMatrixSets pages with the whole config as template
+        # config; a top-level 'path' makes those pages use our offline templates too.
+        api_.tpl_config["path"] = config["server"]["templates"]["path"]
+        return api_
+
+
 def api() -> Any:
-    """The app's pygeoapi API object."""
-    return current_app.extensions["pygeoapi"]
+    """The pygeoapi API object for the current request's public address."""
+    from .urls import base_url
+
+    return current_app.extensions["pygeoapi_apis"].get(base_url())
 
 
 def dispatch(fn: Callable, *args: Any, skip_valid_check: bool = False) -> Response:
@@ -223,8 +261,8 @@ def _answer(answer: Any) -> Response:
         response.headers[k] = v
     if answer.etag:
         response.headers["ETag"] = answer.etag
-        if answer.etag in [t.strip() for t in
-                           request.headers.get("If-None-Match", "").split(",")]:
+        inm = identity_etags(request.headers.get("If-None-Match")) or ""
+        if answer.etag in [t.strip() for t in inm.split(",")]:
             response.status_code = 304
             response.set_data(b"")
     return response
@@ -241,7 +279,7 @@ def _writer(collection_id: str, method: str) -> Any:
 
     req = WriteRequest(collection=collection_id, method=method, account=current_account(),
                        actor=current_actor(), body=request.get_data(cache=False),
-                       if_match=request.headers.get("If-Match"),
+                       if_match=identity_etags(request.headers.get("If-Match")),
                        content_crs=request.headers.get("Content-Crs"),
                        require_if_match=_settings().require_if_match)
     return Writer(_settings().url(), req)
@@ -294,15 +332,34 @@ def tiles_metadata(collection_id: str, tms: str) -> Response:
 
 @bp.route("/collections/<path:collection_id>/tiles/<tms>/<z>/<y>/<x>")
 def tile(collection_id: str, tms: str, z: str, y: str, x: str) -> Response:
-    """One tile (OGC order: tileMatrix/tileRow/tileCol = z/y/x)."""
-    import pygeoapi.api.tiles as tiles
+    """One MVT tile (OGC order: tileMatrix/tileRow/tileCol = z/y/x), from the tile cache.
 
-    from ogc_api.collections import COLLECTIONS
+    Stored gzip-compressed: sent as ``Content-Encoding: gzip`` to clients that accept it,
+    decompressed for the others (so no later layer compresses it again).
+    """
+    import gzip
 
-    response = dispatch(tiles.get_collection_tiles_data, collection_id, tms, z, y, x,
-                        skip_valid_check=True)
-    coll = COLLECTIONS.get(collection_id)
-    return _with_etag(response, cache_seconds=coll.cache_seconds if coll else 60)
+    from ogc_api import tiles
+
+    t = tiles.parse(collection_id, tms, z, y, x, request.args.get("f"))
+    gz, hit = tiles.gzipped_tile(current_app.extensions["cadastre_settings"], t)
+    tag = hashlib.blake2b(gz, digest_size=12).hexdigest()
+    if request.accept_encodings["gzip"] > 0:
+        response = Response(gz, mimetype=tiles.MVT_MEDIA_TYPE)
+        response.headers["Content-Encoding"] = "gzip"
+        etag = f'"{tag}-gz"'
+    else:
+        response = Response(gzip.decompress(gz), mimetype=tiles.MVT_MEDIA_TYPE)
+        etag = f'"{tag}"'
+    response.headers["Vary"] = "Accept-Encoding"
+    response.headers["X-Tile-Cache"] = "hit" if hit else "miss"
+    response.headers["ETag"] = etag
+    response.headers["Cache-Control"] = f"public, max-age={t.coll.cache_seconds}"
+    if etag in [v.strip() for v in request.headers.get("If-None-Match", "").split(",")]:
+        response.status_code = 304
+        response.set_data(b"")
+        response.headers.pop("Content-Encoding", None)
+    return response
 
 
 def _with_etag(response: Response, cache_seconds: int) -> Response:
@@ -315,7 +372,8 @@ def _with_etag(response: Response, cache_seconds: int) -> Response:
     response.headers["ETag"] = etag
     response.headers["Cache-Control"] = (f"public, max-age={cache_seconds}" if cache_seconds
                                          else "no-cache")
-    if etag in [t.strip() for t in request.headers.get("If-None-Match", "").split(",")]:
+    inm = identity_etags(request.headers.get("If-None-Match")) or ""
+    if etag in [t.strip() for t in inm.split(",")]:
         response.status_code = 304
         response.set_data(b"")
     return response
