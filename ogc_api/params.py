@@ -183,6 +183,8 @@ def parse_datetime(value: str) -> tuple[datetime | None, datetime | None, bool]:
         if "/" in b:
             raise InvalidInput("datetime interval must be start/end")
         start, end = _time(a), _time(b)
+        if start is None and end is None:
+            raise InvalidInput("datetime: an interval needs a start or an end")
         if start and end and start > end:
             raise InvalidInput("datetime interval ends before it starts")
         return start, end, False

@@ -39,6 +39,7 @@ from cadastre_gis.errors import (
 )
 from cadastre_gis.policy import may_edit_district
 
+from .cql import check_geometry
 from .params import parse_crs_header
 from .sql import engine
 
@@ -207,6 +208,7 @@ class Writer:
             raise InvalidGeometry("a GeoJSON geometry is required")
         crs = parse_crs_header(self.req.content_crs)
         srid, flip = crs.srid, crs.flip
+        check_geometry(geom, crs, "")
         expr = "ST_SetSRID(ST_GeomFromGeoJSON(:g), :s)"
         if flip:
             expr = f"ST_FlipCoordinates({expr})"
