@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 
-def render(api: Any, base: str, template: str, data: dict[str, Any], locale: Any) -> str:
+def render(api: Any, template: str, data: dict[str, Any], locale: Any) -> str:
     """Render ``template`` (relative to ogc_api/templates) with pygeoapi's Jinja set-up."""
     from pygeoapi.util import render_j2_template
 
@@ -20,18 +20,16 @@ def render(api: Any, base: str, template: str, data: dict[str, Any], locale: Any
                               data, locale)
 
 
-def items_page(api: Any, base: str, cid: str, title: str, doc: dict[str, Any],
-               locale: Any) -> str:
+def items_page(render: Any, base: str, cid: str, title: str, doc: dict[str, Any]) -> str:
     """The HTML page of an items response."""
     uri = f"{base}/collections/{cid}/items"
     data = {**doc, "title": title, "items_path": uri, "dataset_path": f"{base}/collections/{cid}",
             "collections_path": f"{base}/collections", "id_field": "id", "itemtype": "feature"}
-    return render(api, base, "collections/items/index.html", data, locale)
+    return render("collections/items/index.html", data)
 
 
-def item_page(api: Any, base: str, cid: str, title: str, doc: dict[str, Any],
-              locale: Any) -> str:
+def item_page(render: Any, base: str, cid: str, title: str, doc: dict[str, Any]) -> str:
     """The HTML page of one item."""
     data = {**doc, "title": title, "collections_path": f"{base}/collections",
             "id_field": "id"}
-    return render(api, base, "collections/items/item.html", data, locale)
+    return render("collections/items/item.html", data)

@@ -124,7 +124,7 @@ def conformance() -> Response:
     """Conformance classes: ours (pygeoapi's list would declare what we do not offer)."""
     from ogc_api import answers
 
-    return _answer(answers.conformance(ogc_url(), api(), _locale(), request.args.get("f"),
+    return _answer(answers.conformance(_render, request.args.get("f"),
                                        request.headers.get("Accept")))
 
 
@@ -241,7 +241,7 @@ def _items_query(coll: Any, body: Any) -> Any:
 def _items_response(coll: Any, q: Any) -> Response:
     from ogc_api import answers
 
-    return _answer(answers.items(_settings().url(), ogc_url(), api(), _locale(), coll, q))
+    return _answer(answers.items(_settings().url(), ogc_url(), _render, coll, q))
 
 
 def _item_response(coll: Any, item_id: str) -> Response:
@@ -250,7 +250,7 @@ def _item_response(coll: Any, item_id: str) -> Response:
 
     a = parse_item_args(coll, item_id, request.query_string,
                         list(request.args.items(multi=True)), request.headers.get("Accept"))
-    return _answer(answers.item(_settings().url(), ogc_url(), api(), _locale(), coll, item_id,
+    return _answer(answers.item(_settings().url(), ogc_url(), _render, coll, item_id,
                                 *a))
 
 
@@ -266,6 +266,13 @@ def _answer(answer: Any) -> Response:
             response.status_code = 304
             response.set_data(b"")
     return response
+
+
+def _render(template: str, data: dict[str, Any]) -> str:
+    """An HTML page of ours with pygeoapi's template set-up, for this request's address."""
+    from ogc_api import pages
+
+    return pages.render(api(), template, data, _locale())
 
 
 def _locale() -> Any:
