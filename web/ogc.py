@@ -176,14 +176,14 @@ def items(collection_id: str) -> Response:
     coll = reads.collection(collection_id)
     if request.method == "OPTIONS":
         return _options(collection_id, item=False)
-    if request.method == "POST" and _is_feature_body():
+    body = _post_body() if request.method == "POST" else None
+    if body is not None and _is_feature(body):
         require(f"features.write.{collection_id}")
         w = _writer(collection_id, "POST")
         new_id = w.create()
         response = make_response("", 201)
         response.headers["Location"] = f"{ogc_url()}/collections/{collection_id}/items/{new_id}"
         return _etag(response, w.etag)
-    body = _cql2_body() if request.method == "POST" else None
     q = _items_query(coll, body)
     return _items_response(coll, q)
 
@@ -214,18 +214,20 @@ def _settings() -> Any:
     return current_app.extensions["cadastre_settings"]
 
 
-def _is_feature_body() -> bool:
-    ctype = (request.mimetype or "").lower()
-    return ctype in ("application/geo+json", "application/json") and not \
-        request.args.get("filter-lang") and ctype != "application/query-cql-json"
-
-
-def _cql2_body() -> Any:
-    """A CQL2 JSON filter sent as the body of a POST search (None without a body)."""
+def _post_body() -> Any:
+    """The JSON body of a POST on /items (None when empty): a Feature or a CQL2 JSON filter."""
     from ogc_api.writes import parse_body
 
-    raw = request.get_data(cache=False)
+    raw = request.get_data(cache=True)
     return parse_body(raw) if raw.strip() else None
+
+
+def _is_feature(body: Any) -> bool:
+    """A Part 4 create (GeoJSON Feature) rather than a CQL2 JSON search."""
+    ctype = (request.mimetype or "").lower()
+    if ctype == "application/geo+json":
+        return True
+    return ctype != "application/query-cql-json" and body.get("type") == "Feature"
 
 
 def _items_query(coll: Any, body: Any) -> Any:

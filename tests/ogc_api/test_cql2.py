@@ -196,3 +196,16 @@ def test_conformance_declares_what_works(client: Any) -> None:
     assert not [c for c in classes if "temporal" in c or "arithmetic" in c
                 or "accent-insensitive" in c or "advanced-property-roles" in c]
     assert client.get("/ogc/conformance?f=html").status_code == 200
+
+
+def test_post_search_with_plain_json_is_not_a_write(client: Any, db: Any) -> None:
+    """pygeoapi's OpenAPI names application/json for CQL2 searches; a Feature is a create."""
+    doc = {"op": "=", "args": [{"property": "land_category"}, "agricultural"]}
+    r = client.post(P, query_string={"limit": 10000, "skipGeometry": "true"},
+                     data=json.dumps(doc), content_type="application/json")
+    assert r.status_code == 200
+    assert {f["id"] for f in r.get_json()["features"]} == sql_ids(
+        db, "land_category = 'agricultural'")
+    r = client.post(P, data=json.dumps({"type": "Feature", "properties": {}}),
+                    content_type="application/json")
+    assert r.status_code == 401
