@@ -117,7 +117,8 @@ def _crs_schema() -> dict[str, Any]:
     return {"type": "string", "format": "uri", "enum": list(SUPPORTED_CRS)}
 
 
-def item_parameters() -> dict[str, dict[str, Any]]:
+def item_parameters(max_limit: int = 10000,
+                    default_limit: int = 100) -> dict[str, dict[str, Any]]:
     """Query and header parameters of the items routes, as OpenAPI components."""
     from .cql import JSON, TEXT
 
@@ -137,7 +138,8 @@ def item_parameters() -> dict[str, dict[str, Any]]:
                        " parcels and buildings an instant gives the registry state then",
                        {"type": "string"}),
         "limit": _q("limit", "Features per page", {"type": "integer", "minimum": 1,
-                                                   "maximum": 10000, "default": 100}),
+                                                   "maximum": max_limit,
+                                                   "default": default_limit}),
         "offset": _q("offset", "Start of a page sorted by sortby (next links carry it)",
                      {"type": "integer", "minimum": 0, "maximum": 10000000}),
         "cursor": _q("cursor", "Keyset page token; follow the next link as given",
@@ -190,13 +192,14 @@ _ERROR_TEXT = {400: "Bad request (invalid parameter, body or filter)", 401: "Not
                428: "If-Match is required", 503: "The database did not answer"}
 
 
-def complete(doc: dict[str, Any]) -> dict[str, Any]:
+def complete(doc: dict[str, Any], max_limit: int = 10000,
+             default_limit: int = 100) -> dict[str, Any]:
     """Describe the items routes as served by ``web/ogc.py`` (in place)."""
     from .collections import COLLECTIONS
     from .writes import WRITABLE
 
     comp = doc.setdefault("components", {})
-    comp.setdefault("parameters", {}).update(item_parameters())
+    comp.setdefault("parameters", {}).update(item_parameters(max_limit, default_limit))
     responses = comp.setdefault("responses", {})
     for code, text in _ERROR_TEXT.items():
         responses[f"Error{code}"] = {"description": text, "content": _EXCEPTION}

@@ -70,7 +70,8 @@ class ApiCache:
         from ogc_api.openapi import complete, localize
 
         config = build_config(self.settings, root)
-        api_ = API(config, complete(localize(get_oas(config, fail_on_invalid_collection=False))))
+        oas = localize(get_oas(config, fail_on_invalid_collection=False))
+        api_ = API(config, complete(oas, self.settings.max_limit, self.settings.default_limit))
         # pygeoapi 0.24 renders the TileMatrixSets pages with the whole config as template
         # config; a top-level 'path' makes those pages use our offline templates too.
         api_.tpl_config["path"] = config["server"]["templates"]["path"]
