@@ -123,6 +123,15 @@ def test_owslib_features(live_server: str, db: Any) -> None:
     assert "cadastral_number" in q["properties"] and "owner" not in q["properties"]
     fc = w.collection_items("parcels", bbox=list(BBOX), limit=50)
     assert fc["type"] == "FeatureCollection" and len(fc["features"]) == 50
+    # a CQL2 filter through OWSLib reaches the server (IN and NOT over a parenthesised OR)
+    flt = ("land_category IN ('agricultural', 'industrial') AND NOT (area_m2 < 500 OR"
+           " permitted_use = 'commercial')")
+    got = w.collection_items("parcels", filter=flt, limit=10000, skipGeometry="true")
+    expected = db.execute(text(
+        "SELECT count(*) FROM parcel WHERE status = 'active' AND land_category IN"
+        " ('agricultural', 'industrial') AND NOT (area_m2 < 500 OR permitted_use = 'commercial')"
+    )).scalar()
+    assert expected > 0 and len(got["features"]) == expected
     one = w.collection_item("parcels", str(fc["features"][0]["id"]))
     assert one["properties"]["cadastral_number"] == fc["features"][0]["properties"][
         "cadastral_number"]
