@@ -67,10 +67,11 @@ class ApiCache:
         from pygeoapi.openapi import get_oas
 
         from ogc_api.config import build_config
-        from ogc_api.openapi import localize
+        from ogc_api.openapi import complete, localize
 
         config = build_config(self.settings, root)
-        api_ = API(config, localize(get_oas(config, fail_on_invalid_collection=False)))
+        oas = localize(get_oas(config, fail_on_invalid_collection=False))
+        api_ = API(config, complete(oas, self.settings.max_limit, self.settings.default_limit))
         # pygeoapi 0.24 renders the TileMatrixSets pages with the whole config as template
         # config; a top-level 'path' makes those pages use our offline templates too.
         api_.tpl_config["path"] = config["server"]["templates"]["path"]
@@ -121,10 +122,11 @@ def openapi() -> Response:
 
 @bp.route("/conformance")
 def conformance() -> Response:
-    """Conformance classes."""
-    import pygeoapi.api as core
+    """Conformance classes: ours (pygeoapi's list would declare what we do not offer)."""
+    from ogc_api import answers
 
-    return dispatch(core.conformance)
+    return _answer(answers.conformance(_render, request.args.get("f"),
+                                       request.headers.get("Accept")))
 
 
 @bp.route("/TileMatrixSets")
@@ -175,14 +177,14 @@ def items(collection_id: str) -> Response:
     coll = reads.collection(collection_id)
     if request.method == "OPTIONS":
         return _options(collection_id, item=False)
-    if request.method == "POST" and _is_feature_body():
+    body = _post_body() if request.method == "POST" else None
+    if body is not None and _is_feature(body):
         require(f"features.write.{collection_id}")
         w = _writer(collection_id, "POST")
         new_id = w.create()
         response = make_response("", 201)
         response.headers["Location"] = f"{ogc_url()}/collections/{collection_id}/items/{new_id}"
         return _etag(response, w.etag)
-    body = _cql2_body() if request.method == "POST" else None
     q = _items_query(coll, body)
     return _items_response(coll, q)
 
@@ -213,18 +215,20 @@ def _settings() -> Any:
     return current_app.extensions["cadastre_settings"]
 
 
-def _is_feature_body() -> bool:
-    ctype = (request.mimetype or "").lower()
-    return ctype in ("application/geo+json", "application/json") and not \
-        request.args.get("filter-lang") and ctype != "application/query-cql-json"
-
-
-def _cql2_body() -> Any:
-    """A CQL2 JSON filter sent as the body of a POST search (None without a body)."""
+def _post_body() -> Any:
+    """The JSON body of a POST on /items (None when empty): a Feature or a CQL2 JSON filter."""
     from ogc_api.writes import parse_body
 
-    raw = request.get_data(cache=False)
+    raw = request.get_data(cache=True)
     return parse_body(raw) if raw.strip() else None
+
+
+def _is_feature(body: Any) -> bool:
+    """A Part 4 create (GeoJSON Feature) rather than a CQL2 JSON search."""
+    ctype = (request.mimetype or "").lower()
+    if ctype == "application/geo+json":
+        return True
+    return ctype != "application/query-cql-json" and body.get("type") == "Feature"
 
 
 def _items_query(coll: Any, body: Any) -> Any:
@@ -240,7 +244,7 @@ def _items_query(coll: Any, body: Any) -> Any:
 def _items_response(coll: Any, q: Any) -> Response:
     from ogc_api import answers
 
-    return _answer(answers.items(_settings().url(), ogc_url(), api(), _locale(), coll, q))
+    return _answer(answers.items(_settings().url(), ogc_url(), _render, coll, q))
 
 
 def _item_response(coll: Any, item_id: str) -> Response:
@@ -249,7 +253,7 @@ def _item_response(coll: Any, item_id: str) -> Response:
 
     a = parse_item_args(coll, item_id, request.query_string,
                         list(request.args.items(multi=True)), request.headers.get("Accept"))
-    return _answer(answers.item(_settings().url(), ogc_url(), api(), _locale(), coll, item_id,
+    return _answer(answers.item(_settings().url(), ogc_url(), _render, coll, item_id,
                                 *a))
 
 
@@ -265,6 +269,13 @@ def _answer(answer: Any) -> Response:
             response.status_code = 304
             response.set_data(b"")
     return response
+
+
+def _render(template: str, data: dict[str, Any]) -> str:
+    """An HTML page of ours with pygeoapi's template set-up, for this request's address."""
+    from ogc_api import pages
+
+    return pages.render(api(), template, data, _locale())
 
 
 def _locale() -> Any:
