@@ -185,12 +185,13 @@ def nearby_open(conn: Connection, category: str, lon: float, lat: float,
     these?"), nearest first; public fields only."""
     lang = lang if lang in LANGS else "en"
     rows = conn.execute(text(f"""
-        SELECT i.id, i.status, i.title, i.description, i.reported_at, c.name_{lang} AS category,
+        SELECT i.id, i.status, i.title, i.public_description AS description, i.reported_at,
+               c.name_{lang} AS category,
                round(ST_Distance(i.geom, p.g)::numeric, 0) AS distance_m
           FROM incident i
           JOIN incident_category c ON c.code = i.category AND c.public
           CROSS JOIN (SELECT ST_Transform(ST_SetSRID(ST_MakePoint(:x, :y), 4326), 32642) AS g) p
-         WHERE i.category = :c AND i.visibility = 'public'
+         WHERE i.category = :c AND i.visibility = 'public' AND i.moderation_status <> 'hidden'
            AND i.status IN ('new', 'triaged', 'dispatched', 'in_progress')
            AND ST_DWithin(i.geom, p.g, :r)
          ORDER BY ST_Distance(i.geom, p.g), i.id LIMIT 10"""),
@@ -320,7 +321,8 @@ def tracking(conn: Connection, token: str, lang: str = "en") -> dict[str, Any]:
     lang = lang if lang in LANGS else "en"
     row = conn.execute(text(f"""
         SELECT i.id, i.status, i.category, c.name_{lang} AS category_name, i.title,
-               i.description, i.address, i.reported_at, i.deadline, i.resolved_at, i.closed_at,
+               CASE WHEN i.moderation_status <> 'hidden' THEN i.public_description END
+                 AS description, i.address, i.reported_at, i.deadline, i.resolved_at, i.closed_at,
                i.updated_at, i.duplicate_of, d.name AS district, s.name AS service,
                (i.deadline < cadastre_now() AND i.status IN ('new','triaged','dispatched','in_progress'))
                  AS overdue,

@@ -81,6 +81,20 @@ def session_valid(conn: Connection, settings: Settings, key: str) -> bool:
     return True
 
 
+def open_sids(conn: Connection, sids: list[str]) -> set[str]:
+    """Which of these cookie session ids are still open (not signed out or revoked).
+
+    One query for many live streams; watching counts as use (``last_seen_at``).
+    """
+    if not sids:
+        return set()
+    by_hash = {sid_hash(s): s for s in sids}
+    rows = conn.execute(text(
+        "UPDATE web_session SET last_seen_at = now() WHERE sid_hash = ANY(:h)"
+        " AND ended_at IS NULL RETURNING sid_hash"), {"h": list(by_hash)}).all()
+    return {by_hash[r[0]] for r in rows}
+
+
 def session_key(sid: str) -> str:
     """The key :func:`session_valid` takes for a cookie session id."""
     return sid_hash(sid)

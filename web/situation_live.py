@@ -84,7 +84,13 @@ def valid_keys(engine: Engine, keys: Iterable[Who]) -> set[Who]:
         rows = c.execute(text("SELECT id, role FROM account WHERE id = ANY(:ids) AND active"),
                          {"ids": sorted({k.account_id for k in keys})}).all()
     ok = {r.id for r in rows if policy.allowed(r.role, "situation.view")}
-    return {k for k in keys if k.account_id in ok}
+    keys = [k for k in keys if k.account_id in ok]
+    # A signed-out, revoked or password-changed session ends its streams too.
+    from cadastre_gis import sessions
+
+    with engine.begin() as c:
+        open_ = sessions.open_sids(c, sorted({k.session_id for k in keys if k.session_id}))
+    return {k for k in keys if k.session_id is None or k.session_id in open_}
 
 
 @dataclass(eq=False)
