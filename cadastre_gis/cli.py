@@ -270,6 +270,49 @@ def users_list() -> None:
         click.echo(f"{a['id']:>4} {a['username']:<20} {a['role']:<10} {a['districts']}")
 
 
+@users.command("2fa")
+@click.argument("name")
+@click.option("--off", is_flag=True, help="turn two-factor sign-in off (lost phone)")
+def users_2fa(name: str, off: bool) -> None:
+    """Turn on two-factor sign-in for NAME: prints the otpauth:// URI, a QR code, recovery codes."""
+    from . import signin
+
+    try:
+        if off:
+            signin.cli_disable(_settings(), name)
+            click.echo(f"two-factor sign-in is off for {name}")
+            return
+        result = signin.cli_enable(_settings(), name)
+    except CadastreError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(result["uri"])
+    import io
+
+    import qrcode
+
+    qr = qrcode.QRCode(border=1)
+    qr.add_data(result["uri"])
+    out = io.StringIO()
+    qr.print_ascii(out=out, invert=True)
+    click.echo(out.getvalue())
+    click.echo("recovery codes (each works once; shown only now):")
+    for code in result["recovery_codes"]:
+        click.echo(f"  {code}")
+
+
+@users.command("revoke-sessions")
+@click.argument("name")
+def users_revoke_sessions(name: str) -> None:
+    """End every web session of NAME (every browser signs in again)."""
+    from . import sessions
+
+    try:
+        n = sessions.revoke(_settings(), name)
+    except CadastreError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(f"ended {n} session(s) of {name}")
+
+
 @cli.group()
 def tokens() -> None:
     """Manage API bearer tokens."""

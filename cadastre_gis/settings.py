@@ -57,7 +57,13 @@ class Settings:
     token_days: int = 365
     """Lifetime of new API tokens."""
     login_rate: int = 10
-    """Failed logins per 15 minutes before an account and address are slowed down."""
+    """Failed sign-ins per account and address (15 minutes) before each retry waits longer."""
+    session_idle_minutes: int = 120
+    """A web session unused this long ends (sign in again)."""
+    session_max_hours: int = 12
+    """A web session ends this long after sign-in, used or not."""
+    require_2fa_roles: str = ""
+    """Comma-separated roles that must enrol in two-factor sign-in (e.g. ``admin,registrar``)."""
     demo_parcels: int = 20000
     demo_seed: int = 42
     state_duty_uzs: int = 34000
@@ -131,6 +137,8 @@ class Settings:
         for u in self.replicas():
             if not u.startswith(("postgresql", "postgres")):
                 problems.append("CADASTRE_REPLICA_URLS must be postgresql:// URLs")
+        if self.session_idle_minutes < 1 or self.session_max_hours < 1:
+            problems.append("CADASTRE_SESSION_IDLE_MINUTES and CADASTRE_SESSION_MAX_HOURS must be >= 1")
         if problems:
             raise ConfigurationError("bad settings: " + "; ".join(problems))
 
@@ -146,6 +154,11 @@ class Settings:
     def replicas(self) -> list[str]:
         """``CADASTRE_REPLICA_URLS`` as a list."""
         return [x.strip() for x in self.replica_urls.split(",") if x.strip()]
+
+    @property
+    def roles_requiring_2fa(self) -> frozenset[str]:
+        """The roles of ``CADASTRE_REQUIRE_2FA_ROLES`` as a set."""
+        return frozenset(r.strip() for r in self.require_2fa_roles.split(",") if r.strip())
 
     @property
     def data_path(self) -> Path:

@@ -9,7 +9,7 @@ from typing import Any
 from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from cadastre_gis.errors import CadastreError, http_status
+from cadastre_gis.errors import CadastreError
 from cadastre_gis.settings import Settings
 
 # One module per area; each exposes ``bp`` (a Blueprint). Areas not present yet are skipped,
@@ -74,7 +74,8 @@ def create_app(settings: Settings | None = None, **config: Any) -> Flask:
 
     @app.errorhandler(CadastreError)
     def _domain_error(exc: CadastreError):  # type: ignore[no-untyped-def]
-        status = http_status(exc)
+        # the one adapter for domain errors: pages, JSON, OGC items and processes
+        status = int(exc.http_status_code)
         if _wants_html():
             from flask import render_template
 
@@ -91,7 +92,9 @@ def create_app(settings: Settings | None = None, **config: Any) -> Flask:
             from flask import render_template
 
             return render_template("error.html", status=exc.code, message=exc.description), exc.code
-        return jsonify({"code": exc.name, "description": exc.description}), exc.code
+        # keep the headers an HTTP error defines (405 carries Allow)
+        extra = {k: v for k, v in exc.get_headers() if k.lower() != "content-type"}
+        return jsonify({"code": exc.name, "description": exc.description}), exc.code, extra
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):  # type: ignore[no-untyped-def]
