@@ -279,3 +279,36 @@ def geojson(conn: Connection, where: str = "TRUE", params: dict[str, Any] | None
             "deadline": r.deadline.isoformat() if r.deadline else None,
             "possible_duplicate_of": r.possible_duplicate_of, "duplicate_of": r.duplicate_of}})
     return {"type": "FeatureCollection", "features": feats}
+
+
+def add_event(conn: Connection, incident_id: int, kind: str, note: str | None = None,
+              data: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Append an event (e.g. a camera snapshot as evidence) to an incident's timeline."""
+    import json
+
+    _row(conn, incident_id)
+    row = conn.execute(text(
+        "INSERT INTO incident_event (incident_id, kind, note, data)"
+        " VALUES (:i, :k, :n, CAST(:d AS jsonb)) RETURNING id, at, actor, kind, note, data"),
+        {"i": incident_id, "k": kind, "n": (note or None) and note[:2000],
+         "d": json.dumps(data) if data is not None else None}).mappings().one()
+    return _jsonable(dict(row))
+
+
+def dashboard_options(conn: Connection, lang: str = "en") -> dict[str, Any]:
+    """Categories, districts and services named in ``lang`` (uz, ru, en), and the city bounds."""
+    cat_col = {"uz": "name_uz", "ru": "name_ru"}.get(lang, "name_en")
+    named = "coalesce(name_ru, name)" if lang == "ru" else "name"
+    cats = conn.execute(text(f"SELECT code, {cat_col} AS name FROM incident_category"
+                             f" ORDER BY {cat_col}")).mappings().all()
+    dists = conn.execute(text(f"SELECT id, {named} AS name FROM district ORDER BY 2")
+                         ).mappings().all()
+    services = conn.execute(text(f"SELECT id, {named} AS name FROM service ORDER BY 2")
+                            ).mappings().all()
+    b = conn.execute(text(
+        "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM"
+        " (SELECT ST_Transform(ST_SetSRID(ST_Extent(geom), 32642), 4326) AS e FROM district) q"
+    )).first()
+    return {"categories": [dict(r) for r in cats], "districts": [dict(r) for r in dists],
+            "services": [dict(r) for r in services],
+            "bounds": list(b) if b and b[0] is not None else None}

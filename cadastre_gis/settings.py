@@ -71,8 +71,12 @@ class Settings:
     service_fee_uzs: int = 25000
     """Service commission per parcel extract (UZS)."""
     camera_offline_minutes: int = 10
+    camera_idle_seconds: int = 30
+    """Stop a camera's video relay (ffmpeg) when no viewer was heard for this long."""
     open311_rate: int = 60
     """Open311 POSTs per minute per API key."""
+    tile_cache_mb: int = 512
+    """Size bound of the rendered-tile cache under ``data_dir/tiles`` (0 turns it off)."""
     log_level: str = "INFO"
     pg_os_user: str | None = None
     """OS user that runs the embedded cluster when started as root (default: postgres/cadastre)."""
@@ -80,6 +84,19 @@ class Settings:
     """The embedded cluster archives its WAL into ``data_dir/wal-archive`` (backup/restore)."""
     pg_bindir: str | None = None
     """PostgreSQL binaries for the embedded cluster (default: ``pg_config --bindir``)."""
+    smtp_host: str | None = None
+    """SMTP server for citizen e-mail notifications (unset: e-mail goes to the sandbox outbox)."""
+    smtp_port: int = 587
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_from: str | None = None
+    smtp_starttls: bool = True
+    sms_url: str | None = None
+    """HTTP SMS gateway (POST JSON {to, text}); unset: SMS goes to the sandbox outbox."""
+    sms_token: str | None = None
+    telegram_bot_token: str | None = None
+    notify_sandbox: bool = True
+    """Keep messages of unconfigured channels in the outbox instead of failing them."""
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> Settings:
@@ -128,6 +145,8 @@ class Settings:
             problems.append("CADASTRE_OVERLAP_TOLERANCE_M2 must be >= 0")
         if not 1 <= self.port <= 65535:
             problems.append("CADASTRE_PORT must be 1..65535")
+        if self.session_idle_minutes < 1 or self.session_max_hours < 1:
+            problems.append("CADASTRE_SESSION_IDLE_MINUTES and CADASTRE_SESSION_MAX_HOURS must be >= 1")
         if self.base_url and not self.base_url.startswith(("http://", "https://")):
             problems.append("CADASTRE_BASE_URL must start with http:// or https://")
         try:
@@ -137,8 +156,6 @@ class Settings:
         for u in self.replicas():
             if not u.startswith(("postgresql", "postgres")):
                 problems.append("CADASTRE_REPLICA_URLS must be postgresql:// URLs")
-        if self.session_idle_minutes < 1 or self.session_max_hours < 1:
-            problems.append("CADASTRE_SESSION_IDLE_MINUTES and CADASTRE_SESSION_MAX_HOURS must be >= 1")
         if problems:
             raise ConfigurationError("bad settings: " + "; ".join(problems))
 

@@ -6,6 +6,7 @@ config from our settings and route to pygeoapi's API functions ourselves.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from typing import Any
 
@@ -259,8 +260,8 @@ def _answer(answer: Any) -> Response:
         response.headers[k] = v
     if answer.etag:
         response.headers["ETag"] = answer.etag
-        if answer.etag in [t.strip() for t in
-                           (identity_etags(request.headers.get("If-None-Match")) or "").split(",")]:
+        inm = identity_etags(request.headers.get("If-None-Match")) or ""
+        if answer.etag in [t.strip() for t in inm.split(",")]:
             response.status_code = 304
             response.set_data(b"")
     return response
@@ -330,15 +331,34 @@ def tiles_metadata(collection_id: str, tms: str) -> Response:
 
 @bp.route("/collections/<path:collection_id>/tiles/<tms>/<z>/<y>/<x>")
 def tile(collection_id: str, tms: str, z: str, y: str, x: str) -> Response:
-    """One tile (OGC order: tileMatrix/tileRow/tileCol = z/y/x)."""
-    import pygeoapi.api.tiles as tiles
+    """One MVT tile (OGC order: tileMatrix/tileRow/tileCol = z/y/x), from the tile cache.
 
-    from ogc_api.collections import COLLECTIONS
+    Stored gzip-compressed: sent as ``Content-Encoding: gzip`` to clients that accept it,
+    decompressed for the others (so no later layer compresses it again).
+    """
+    import gzip
 
-    response = dispatch(tiles.get_collection_tiles_data, collection_id, tms, z, y, x,
-                        skip_valid_check=True)
-    coll = COLLECTIONS.get(collection_id)
-    return _with_etag(response, cache_seconds=coll.cache_seconds if coll else 60)
+    from ogc_api import tiles
+
+    t = tiles.parse(collection_id, tms, z, y, x, request.args.get("f"))
+    gz, hit = tiles.gzipped_tile(current_app.extensions["cadastre_settings"], t)
+    tag = hashlib.blake2b(gz, digest_size=12).hexdigest()
+    if request.accept_encodings["gzip"] > 0:
+        response = Response(gz, mimetype=tiles.MVT_MEDIA_TYPE)
+        response.headers["Content-Encoding"] = "gzip"
+        etag = f'"{tag}-gz"'
+    else:
+        response = Response(gzip.decompress(gz), mimetype=tiles.MVT_MEDIA_TYPE)
+        etag = f'"{tag}"'
+    response.headers["Vary"] = "Accept-Encoding"
+    response.headers["X-Tile-Cache"] = "hit" if hit else "miss"
+    response.headers["ETag"] = etag
+    response.headers["Cache-Control"] = f"public, max-age={t.coll.cache_seconds}"
+    if etag in [v.strip() for v in request.headers.get("If-None-Match", "").split(",")]:
+        response.status_code = 304
+        response.set_data(b"")
+        response.headers.pop("Content-Encoding", None)
+    return response
 
 
 def _with_etag(response: Response, cache_seconds: int) -> Response:
