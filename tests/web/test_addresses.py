@@ -88,6 +88,11 @@ def test_links_follow_the_port(direct: Server) -> None:
     _s, _h, html = direct.get("/ogc/collections?f=html")
     assert b"127.0.0.1:5000" not in html
     assert f"{direct.url}/".encode() in html or b'href="/' in html
+    # work outside a request (e-mails) links to where this process was last reached
+    from web.urls import base_url
+
+    with direct.app.app_context():
+        assert base_url() == direct.url
 
 
 def test_forged_host_and_forwarded_headers_from_a_client_are_ignored(direct: Server) -> None:
