@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the Debian/Ubuntu packages the platform needs, when they are missing.
 #   scripts/system-deps.sh run    PostgreSQL + matching PostGIS (serving)
-#   scripts/system-deps.sh test   + gdal-bin, chromium, chromium-driver, poppler, QGIS (test clients)
+#   scripts/system-deps.sh test   + gdal-bin, chromium, chromium-driver, poppler, QGIS (test clients),
+#                                  nginx + openssl (tests/web/test_nginx.py runs the sample proxy config)
 # Idempotent: prints one line and exits fast when everything is present.
 set -euo pipefail
 what="${1:-run}"
@@ -33,7 +34,7 @@ need_postgis() {
 }
 
 if [ "$what" = "test" ]; then
-  for p in gdal-bin chromium chromium-driver poppler-utils libzbar0; do
+  for p in gdal-bin chromium chromium-driver poppler-utils libzbar0 nginx openssl; do
     have_pkg "$p" || pkgs+=("$p")
   done
 fi

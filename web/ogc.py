@@ -382,8 +382,7 @@ def _with_etag(response: Response, cache_seconds: int) -> Response:
     response.headers["ETag"] = etag
     response.headers["Cache-Control"] = (f"public, max-age={cache_seconds}" if cache_seconds
                                          else "no-cache")
-    inm = identity_etags(request.headers.get("If-None-Match")) or ""
-    if etag in [t.strip() for t in inm.split(",")]:
+    if etag in [t.strip() for t in (identity_etags(request.headers.get("If-None-Match")) or "").split(",")]:
         response.status_code = 304
         response.set_data(b"")
     return response
