@@ -251,11 +251,17 @@ class Result:
         return len(self.latencies) / self.seconds if self.seconds else 0.0
 
 
-def run_pass(name: str, urls: list[str], concurrency: int) -> Result:
-    """Fetch every URL with ``concurrency`` client threads; time each request."""
+def run_pass(name: str, urls: list[str], concurrency: int,
+             headers: dict[str, str] | None = None) -> Result:
+    """Fetch every URL with ``concurrency`` client threads; time each request.
+
+    ``headers`` replace the client's defaults (e.g. the ``Accept-Encoding`` sent to every peer).
+    """
     import requests
 
     session = requests.Session()
+    if headers:
+        session.headers.update(headers)
     adapter = requests.adapters.HTTPAdapter(pool_connections=concurrency,
                                             pool_maxsize=concurrency)
     session.mount("http://", adapter)
