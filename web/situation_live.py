@@ -211,7 +211,7 @@ class Hub:
         for m in batch:
             msg = {"event": m.get("event"), "id": m["id"], "op": m.get("op"),
                    "feature": feats.get(int(m["id"]))}
-            item = (msg["event"], sse(msg))  # encoded once for every stream
+            item = (msg["event"], sse(msg).encode())  # encoded once for every stream
             for sub in subs:
                 try:
                     sub.q.put_nowait(item)
@@ -279,7 +279,8 @@ def sse(msg: dict[str, Any]) -> str:
 
 
 def stream(hub: Hub, engine: Engine, last_id: int | None, ping_seconds: float = 15.0,
-           max_seconds: float | None = None, who: Hashable | None = None) -> Iterator[str]:
+           max_seconds: float | None = None,
+           who: Hashable | None = None) -> Iterator[str | bytes]:
     """Generate the SSE stream: replay after ``last_id``, then live messages.
 
     ``who`` (see :func:`who_is_calling`) is re-checked by the hub; the stream ends with an
