@@ -139,6 +139,14 @@ def test_gzip_only_when_accepted(client: Any, db: Any) -> None:
     assert gz.headers["Content-Encoding"] == "gzip" and "Accept-Encoding" in gz.headers["Vary"]
     assert gzip.decompress(gz.get_data()) == plain.get_data()  # compressed exactly once
     assert gz.headers["ETag"] != plain.headers["ETag"]
+    # a cache hit is answered before Flask (web/tiles_wsgi.py) with the same headers
+    hit = client.get(tile_url("parcels", tile), headers={"Accept-Encoding": "gzip"})
+    assert hit.headers["X-Tile-Cache"] == "hit" and hit.get_data() == gz.get_data()
+    for h in ("ETag", "Content-Encoding", "Content-Type", "Cache-Control", "Vary"):
+        assert hit.headers[h] == gz.headers[h], h
+    assert hit.headers["X-Content-Type-Options"] == "nosniff"
+    assert client.get(tile_url("parcels", tile), headers={
+        "If-None-Match": hit.headers["ETag"], "Accept-Encoding": "gzip"}).status_code == 304
 
 
 def _wait_for(predicate: Any, seconds: float = 15) -> Any:
