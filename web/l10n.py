@@ -66,3 +66,4 @@ def init_app(app: Flask) -> None:
     """Register the filters."""
     filters: dict[str, Any] = {"when": when, "day": day, "num": num, "money": money}
     app.jinja_env.filters.update(filters)
+    app.jinja_env.globals["format_money"] = money

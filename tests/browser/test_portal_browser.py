@@ -157,14 +157,25 @@ def test_sign_in_my_property_pay_receipt(page, live_server, artifacts, engine) -
     key = form.locator("input[name=idempotency_key]").get_attribute("value")
     amount = form.locator("input[name=amount]").input_value()
     # the same form posted twice (a double click that got through, a retry): one charge
+    assert page.locator("#sandbox-cards li").count() >= 3  # the decline cards are listed
+    form.locator("button[type=submit]").click()
+    page.wait_for_selector("#pay-summary")  # first the "check your payment" summary
+    assert "Check your payment" in page.inner_text("h1")
+    assert page.inner_text("#pay-card").startswith("****")
+    page.screenshot(path=str(artifacts / "portal-pay-check.png"), full_page=True)
+    with engine.connect() as c:  # nothing charged yet
+        assert c.execute(text("SELECT count(*) FROM payment WHERE idempotency_key = :k"),
+                         {"k": key}).scalar() == 0
+    # the confirmation posted twice (a double click that got through, a retry): one charge
     fields = page.evaluate(
-        "() => Object.fromEntries(new FormData(document.querySelector('form.pay-form')))")
+        "() => Object.fromEntries(new FormData(document.querySelector('form.pay-confirm')))")
     r1 = page.request.post(live_server + "/taxes/pay", form=fields, max_redirects=0)
     r2 = page.request.post(live_server + "/taxes/pay", form=fields, max_redirects=0)
     assert r1.status == r2.status == 303
     assert r1.headers["location"] == r2.headers["location"]
-    form.locator("button[type=submit]").click()  # and a third time, from the page itself
+    page.click("#pay-confirm")  # and a third time, from the page itself
     page.wait_for_url("**/taxes/receipts/R*")
+    assert page.locator("#receipt-qr svg").count() == 1 and "INN" in page.inner_text("#receipt-payee")
     assert "Payment successful" in page.content()
     number = page.inner_text("#receipt-number")
     page.screenshot(path=str(artifacts / "portal-receipt.png"), full_page=True)
