@@ -25,6 +25,7 @@ from sqlalchemy import text
 from .db import copy_text, get_engine
 from .errors import InvalidInput
 from .settings import Settings
+from .video import TEST_CLIP, make_test_clip
 
 SRID = 32642
 
@@ -255,6 +256,9 @@ def generate(settings: Settings, parcels: int = 20000, seed: int = 42, force: bo
         raw.close()
     with engine.begin() as c:
         _accounts(c, settings)
+    # the demo cameras' video (made once; without ffmpeg they just show "unavailable")
+    if make_test_clip(settings.data_path) is not None:
+        say(f"camera test clip: {settings.data_path / TEST_CLIP}")
     with engine.connect() as c:
         c.execution_options(isolation_level="AUTOCOMMIT").execute(
             text('ANALYZE parcel; ANALYZE building; ANALYZE "right"; ANALYZE incident;'))
@@ -718,6 +722,8 @@ def _build(cur: Any, rng: np.random.Generator, n_parcels: int, now: datetime,
         cam_rows.append((k + 1, f"CAM-{k + 1:04d}", f"Kamera {k + 1}",
                          int(d_idx[cam_pick[k]]) + 1, f"{heading[k]:.1f}", f"{fov[k]:.0f}",
                          f"{rng_m[k]:.0f}", st,
+                         # every other demo camera plays the test clip (offline video)
+                         TEST_CLIP if k % 2 == 0 else
                          f"rtsp://video.internal/cam/{k + 1:04d}?token=demo-{seed_token(k)}",
                          (now - timedelta(minutes=int(k % 5 if st == 'online' else 600))).isoformat(),
                          f"SRID={SRID};POINT({x:.2f} {y:.2f})"))

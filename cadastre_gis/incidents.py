@@ -183,7 +183,7 @@ SELECT i.id, i.category, c.name_en AS category_name, i.status, i.priority, i.tit
        p.cadastral_number AS parcel_number, p.address AS parcel_address,
        i.building_id, b.cadastral_number AS building_number, b.floors AS building_floors,
        b.building_use, i.service_id, s.name AS service, s.phone AS service_phone,
-       (i.deadline < now() AND i.status IN ('new', 'triaged', 'dispatched', 'in_progress'))
+       (i.deadline < cadastre_now() AND i.status IN ('new', 'triaged', 'dispatched', 'in_progress'))
          AS overdue,
        ST_X(ST_Transform(i.geom, 4326)) AS lon, ST_Y(ST_Transform(i.geom, 4326)) AS lat
   FROM incident i
@@ -252,7 +252,7 @@ def filters_sql(category: str | None = None, status: str | None = None,
     if window:
         if window not in WINDOWS:
             raise InvalidInput(f"window must be one of {', '.join(WINDOWS)}")
-        where.append(f"i.reported_at > now() - interval '{WINDOWS[window]}'")
+        where.append(f"i.reported_at > cadastre_now() - interval '{WINDOWS[window]}'")
     if public_only:
         where.append("i.visibility = 'public'"
                      " AND i.category IN (SELECT code FROM incident_category WHERE public)")
@@ -265,7 +265,7 @@ def geojson(conn: Connection, where: str = "TRUE", params: dict[str, Any] | None
     rows = conn.execute(text(f"""
         SELECT i.id, i.category, i.status, i.priority, i.title, i.district_id, i.reported_at,
                i.deadline, i.possible_duplicate_of, i.duplicate_of,
-               (i.deadline < now() AND i.status IN ('new','triaged','dispatched','in_progress'))
+               (i.deadline < cadastre_now() AND i.status IN ('new','triaged','dispatched','in_progress'))
                  AS overdue,
                ST_AsGeoJSON(ST_Transform(i.geom, 4326), 7)::json AS g
           FROM incident i WHERE {where}
@@ -279,3 +279,36 @@ def geojson(conn: Connection, where: str = "TRUE", params: dict[str, Any] | None
             "deadline": r.deadline.isoformat() if r.deadline else None,
             "possible_duplicate_of": r.possible_duplicate_of, "duplicate_of": r.duplicate_of}})
     return {"type": "FeatureCollection", "features": feats}
+
+
+def add_event(conn: Connection, incident_id: int, kind: str, note: str | None = None,
+              data: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Append an event (e.g. a camera snapshot as evidence) to an incident's timeline."""
+    import json
+
+    _row(conn, incident_id)
+    row = conn.execute(text(
+        "INSERT INTO incident_event (incident_id, kind, note, data)"
+        " VALUES (:i, :k, :n, CAST(:d AS jsonb)) RETURNING id, at, actor, kind, note, data"),
+        {"i": incident_id, "k": kind, "n": (note or None) and note[:2000],
+         "d": json.dumps(data) if data is not None else None}).mappings().one()
+    return _jsonable(dict(row))
+
+
+def dashboard_options(conn: Connection, lang: str = "en") -> dict[str, Any]:
+    """Categories, districts and services named in ``lang`` (uz, ru, en), and the city bounds."""
+    cat_col = {"uz": "name_uz", "ru": "name_ru"}.get(lang, "name_en")
+    named = "coalesce(name_ru, name)" if lang == "ru" else "name"
+    cats = conn.execute(text(f"SELECT code, {cat_col} AS name FROM incident_category"
+                             f" ORDER BY {cat_col}")).mappings().all()
+    dists = conn.execute(text(f"SELECT id, {named} AS name FROM district ORDER BY 2")
+                         ).mappings().all()
+    services = conn.execute(text(f"SELECT id, {named} AS name FROM service ORDER BY 2")
+                            ).mappings().all()
+    b = conn.execute(text(
+        "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM"
+        " (SELECT ST_Transform(ST_SetSRID(ST_Extent(geom), 32642), 4326) AS e FROM district) q"
+    )).first()
+    return {"categories": [dict(r) for r in cats], "districts": [dict(r) for r in dists],
+            "services": [dict(r) for r in services],
+            "bounds": list(b) if b and b[0] is not None else None}

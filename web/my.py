@@ -21,6 +21,7 @@ from cadastre_gis.holdings import (
 
 from .db import conn
 from .security import require
+from .urls import base_url
 
 bp = Blueprint("my", __name__, url_prefix="/my")
 
@@ -86,7 +87,7 @@ def passport(number: str) -> Response:
     item = holding(conn(), HoldingFilter(party_id, _lang(), number))
     geom = parcel_geometry(conn(), item["id"])
     holder = party_name(conn(), party_id)
-    pdf = passport_pdf(item, geom, acc, request.host_url.rstrip("/"), holder)
+    pdf = passport_pdf(item, geom, acc, base_url(), holder)
     name = item["cadastral_number"].replace(":", "-")
     return Response(pdf, mimetype="application/pdf", headers={
         "Content-Disposition": f'inline; filename="passport-{name}.pdf"',

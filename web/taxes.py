@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, Response, g, redirect, render_template, request, url_for
@@ -39,7 +38,7 @@ def _year() -> int:
     raw = request.values.get("year")
     if raw is None or raw == "":
         years = tax.years_with_rates(conn())
-        now = datetime.now(UTC).year
+        now = tax.current_year(conn())
         return now if now in years or not years else years[0]
     try:
         return tax.check_year(int(raw))

@@ -14,7 +14,7 @@ Create Date: 2026-12-03
 from alembic import op
 
 revision = "0012"
-down_revision = "0007"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
