@@ -32,10 +32,14 @@ from .db import conn, settings, write
 from .formats import prefers_html
 from .security import current_account, current_actor, require
 from .urls import base_url
+from .validation import body_limit
 
 bp = Blueprint("report", __name__)
 log = logging.getLogger(__name__)
 
+UPLOAD_LIMIT = 64 * 1024 * 1024
+"""Body limit of /report: three photos of 10 MB, and a bigger one still reaches the form's
+own message ("larger than 10 MB") instead of a bare 413."""
 FIELDS = ("category", "lon", "lat", "description", "address", "name", "email", "phone",
           "telegram", "consent")
 
@@ -107,6 +111,7 @@ def report_form():  # type: ignore[no-untyped-def]
 
 
 @bp.route("/report", methods=["POST"])
+@body_limit(UPLOAD_LIMIT)
 def report_submit():  # type: ignore[no-untyped-def]
     """Store the report (all or nothing) and send the citizen to its tracking page."""
     require("incident.report")

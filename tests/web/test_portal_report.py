@@ -279,3 +279,15 @@ def test_signed_in_citizen_sees_reports_in_my(app) -> None:  # type: ignore[no-u
     assert f"/reports/{token}" in html and "My reports of city problems" in html
     other = _client(app)
     assert f"/reports/{token}" not in other.get("/report").get_data(as_text=True)
+
+
+def test_hidden_by_moderator_leaves_status_only(app, engine) -> None:  # type: ignore[no-untyped-def]
+    c = _client(app)
+    resp = c.post("/report?lang=en", data=_form(c, description="Rude words about my neighbour"),
+                  content_type="multipart/form-data")
+    token = resp.headers["Location"].split("/reports/")[1].split("?")[0]
+    with engine.begin() as db:
+        db.execute(text("UPDATE incident SET moderation_status = 'hidden' WHERE id ="
+                        " (SELECT incident_id FROM citizen_report WHERE token = :t)"), {"t": token})
+    html = c.get(f"/reports/{token}?lang=en").get_data(as_text=True)
+    assert "neighbour" not in html and "received" in html
