@@ -55,7 +55,15 @@ def test_map_draws_parcels_offline(page, live_server, artifacts, target) -> None
         "window.portalMap.queryRenderedFeatures({layers:['parcel-label']}).length > 0",
         timeout=30000)
     labels = page.evaluate("window.portalMap.queryRenderedFeatures({layers:['parcel-label']}).length")
-    assert labels > 0, "cadastral numbers are labelled at high zoom"
+    assert labels > 0, "plot numbers are labelled at high zoom"
+    # named streets between the blocks, from our own tiles, labelled along the line
+    page.wait_for_function(
+        "window.portalMap.queryRenderedFeatures({layers:['street-label']}).length > 0", timeout=30000)
+    streets = page.evaluate("""() => window.portalMap.queryRenderedFeatures({layers: ['street-line']})
+                                      .map(f => f.properties.name)""")
+    assert streets and all(streets)
+    legend = page.locator("#map-legend-list li")
+    assert legend.count() >= 5 and "Individual housing" in legend.first.text_content()
     assert page.locator(".maplibregl-ctrl-scale").count() == 1
     assert page.locator(".maplibregl-ctrl-geolocate").count() == 1
     page.screenshot(path=str(artifacts / "portal-parcels-z17.png"))
@@ -79,6 +87,11 @@ def test_search_by_number_highlights_parcel(page, live_server, artifacts, target
     card = page.locator("#parcel-card")
     assert card.is_visible()
     assert target["cadastral_number"] in card.inner_text()
+    # on a phone the card is a bottom sheet: on screen, at the bottom, over the map
+    box = card.bounding_box()
+    assert box["y"] + box["height"] >= 843 and box["y"] > 844 * 0.4
+    page.wait_for_function(  # the selected parcel carries its full number
+        "window.portalMap.queryRenderedFeatures({layers:['highlight-label']}).length > 0", timeout=30000)
     assert card.locator("dt").all_inner_texts() == [
         "Address", "District", "Area", "Land category", "Permitted use", "Cadastral value"]
     with engine.connect() as c:  # never an owner's name
