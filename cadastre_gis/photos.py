@@ -58,6 +58,10 @@ def clean(raw: bytes, name: str = "photo") -> Photo:
                 raise InvalidInput(f"{name} has too many pixels", field="photos")
             probe.verify()
         with Image.open(io.BytesIO(raw)) as img:
+            scale = min(1.0, MAX_SIDE / max(w, h))
+            if img.format == "JPEG" and scale < 1:
+                # let libjpeg decode at 1/2, 1/4 or 1/8 scale when that still covers the target
+                img.draft("RGB", (int(w * scale) + 1, int(h * scale) + 1))
             img.load()
             img = ImageOps.exif_transpose(img)
             img = img.convert("RGB")

@@ -291,3 +291,22 @@ def test_hidden_by_moderator_leaves_status_only(app, engine) -> None:  # type: i
                         " (SELECT incident_id FROM citizen_report WHERE token = :t)"), {"t": token})
     html = c.get(f"/reports/{token}?lang=en").get_data(as_text=True)
     assert "neighbour" not in html and "received" in html
+
+
+def test_photo_turned_upright_and_stripped() -> None:
+    from PIL import Image
+
+    from cadastre_gis import photos
+
+    img = Image.new("RGB", (3200, 1600), (10, 200, 10))
+    ex = Image.Exif()
+    ex[0x0112] = 6  # orientation: rotate 90° clockwise to view
+    ex[0x010F] = "SecretCam"
+    out = io.BytesIO()
+    img.save(out, "JPEG", exif=ex)
+    p = photos.clean(out.getvalue())
+    assert (p.width, p.height) == (800, 1600)  # upright, long side 1600
+    with Image.open(io.BytesIO(p.data)) as back:
+        assert not back.getexif() and b"SecretCam" not in p.data
+    with pytest.raises(Exception, match="not a photo"):
+        photos.clean(b"GIF89a" + b"\x00" * 100)
