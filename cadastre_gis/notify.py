@@ -70,9 +70,10 @@ class SmtpEmail:
 
     def __init__(self, settings: Settings) -> None:
         """Remember the server settings; refuse when no host is set."""
-        self.host = getattr(settings, "smtp_host", None)
-        if not self.host:
+        host = getattr(settings, "smtp_host", None)
+        if not host:
             raise ChannelNotConfigured("e-mail is not configured: set CADASTRE_SMTP_HOST")
+        self.host: str = str(host)
         self.port = int(getattr(settings, "smtp_port", 587) or 587)
         self.user = getattr(settings, "smtp_user", None)
         self.password = getattr(settings, "smtp_password", None)
@@ -105,9 +106,10 @@ class HttpSms:
 
     def __init__(self, settings: Settings) -> None:
         """Refuse when no gateway URL is set."""
-        self.url = getattr(settings, "sms_url", None)
-        if not self.url:
+        url = getattr(settings, "sms_url", None)
+        if not url:
             raise ChannelNotConfigured("SMS is not configured: set CADASTRE_SMS_URL")
+        self.url: str = str(url)
         self.token = getattr(settings, "sms_token", None)
 
     def send(self, msg: Message) -> str:

@@ -198,7 +198,7 @@ def _operator() -> bool:
     from cadastre_gis import policy
 
     acc = current_account()
-    return bool(acc) and policy.allowed(acc["role"], "incident.manage")
+    return acc is not None and policy.allowed(acc["role"], "incident.manage")
 
 
 @bp.route("/reports/photos/<int:photo_id>.jpg")
@@ -282,7 +282,7 @@ def _loop(app: Flask) -> None:
                 from .db import engine
 
                 raw = engine().raw_connection()
-                dbapi = raw.driver_connection
+                dbapi: Any = raw.driver_connection
                 dbapi.autocommit = True
                 with dbapi.cursor() as cur:
                     cur.execute("LISTEN notifications")
