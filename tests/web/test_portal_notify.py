@@ -81,3 +81,27 @@ def test_unconfigured_channel_fails_clearly_without_sandbox(engine, settings) ->
     with pytest.raises(notify.ChannelNotConfigured):
         notify.provider("sms", strict)
     assert isinstance(notify.provider("sms", settings), notify.Sandbox)
+
+
+def test_cli_deliver_and_outbox(engine, settings, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from click.testing import CliRunner
+
+    from cadastre_gis.cli import _register_plugins, cli
+
+    _register_plugins()
+    rep = reports.ReportInput("water", 69.2797, 41.3111, "Leak at the corner", consent=True,
+                              contact=reports.Contact(phone="+998901234567"), lang="ru")
+    with engine.begin() as c:
+        out = reports.submit(c, settings.data_path, rep, "notify-cli-test")
+        c.execute(text("SELECT set_config('cadastre.actor', 'operator:test', true)"))
+        incidents.set_status(c, out["incident_id"], "rejected")
+    monkeypatch.setenv("CADASTRE_DATABASE_URL", settings.url())
+    monkeypatch.setenv("CADASTRE_DATA_DIR", str(settings.data_path))
+    r = CliRunner().invoke(cli, ["notify", "deliver", "--base-url", "https://x.example"])
+    assert r.exit_code == 0, r.output
+    assert "handled" in r.output
+    with engine.connect() as c:
+        row = notify.outbox(c, notify.OutboxFilter(incident_id=out["incident_id"]))[0]
+    assert row["status"] == "sent" and row["channel"] == "sms" and "отклонено" in row["body"]
+    r = CliRunner().invoke(cli, ["notify", "outbox", "--limit", "5"])
+    assert r.exit_code == 0 and "sms" in r.output
