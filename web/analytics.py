@@ -95,6 +95,30 @@ def hexagons(where: str, params: dict[str, Any], size: int) -> dict[str, Any]:
             "max": max((f["properties"]["count"] for f in feats), default=0)}
 
 
+def trend(where: str, params: dict[str, Any], window: str) -> dict[str, Any]:
+    """Incidents reported and resolved per hour (1h/24h windows) or per day, Tashkent time."""
+    bucket = "hour" if window in ("1h", "24h") else "day"
+    rows = conn().execute(text(f"""
+        WITH f AS (SELECT i.reported_at, i.resolved_at FROM incident i WHERE {where})
+        SELECT 'reported' AS kind, date_trunc(:b, reported_at AT TIME ZONE 'Asia/Tashkent') AS t,
+               count(*) AS n FROM f GROUP BY 2
+        UNION ALL
+        SELECT 'resolved', date_trunc(:b, resolved_at AT TIME ZONE 'Asia/Tashkent'), count(*)
+          FROM f WHERE resolved_at IS NOT NULL GROUP BY 2
+        ORDER BY 2"""), {**params, "b": bucket}).all()
+    series: dict[str, dict[str, int]] = {"reported": {}, "resolved": {}}
+    for kind, t, n in rows:
+        series[kind][t.strftime("%Y-%m-%d %H:00" if bucket == "hour" else "%Y-%m-%d")] = n
+    labels = sorted(set(series["reported"]) | set(series["resolved"]))
+    return {"bucket": bucket, "labels": labels,
+            "reported": [series["reported"].get(k, 0) for k in labels],
+            "resolved": [series["resolved"].get(k, 0) for k in labels]}
+
+
+JS_MESSAGES = ("Incidents", "Reported", "Resolved", "median h", "p90 h",
+               "incidents per hexagon")
+
+
 @bp.route("")
 @bp.route("/")
 def page():  # type: ignore[no-untyped-def]
@@ -102,20 +126,31 @@ def page():  # type: ignore[no-untyped-def]
     if current_role() is None:
         return redirect(url_for("auth.login", next="/analytics"))
     require("situation.view")
+    from flask_babel import get_locale, gettext
+
+    from .situation import STATUS_LABELS, WINDOW_LABELS
+
     where, params, window = _where()
-    c = conn()
-    cats = [r[0] for r in c.execute(text("SELECT code FROM incident_category ORDER BY code"))]
-    dists = c.execute(text("SELECT id, name FROM district ORDER BY name")).all()
+    lang = str(get_locale() or "en")[:2]
+    opts = incidents.dashboard_options(conn(), lang)
+    names = {c["code"]: c["name"] for c in opts["categories"]}
+    cats = sorted(names)
     cnt = counts(where, params)
     matrix: dict[str, dict[str, int]] = {}
     for r in cnt:
         matrix.setdefault(r["district"], {})[r["category"]] = r["n"]
+    by_category = time_to_resolve(where, params, "category")
+    data = {"matrix": matrix, "categories": cats, "names": names, "by_category": by_category,
+            "trend": trend(where, params, window), "lang": lang,
+            "messages": {m: gettext(m) for m in JS_MESSAGES}}
+    windows = {w: gettext(WINDOW_LABELS[w]) for w in incidents.WINDOWS}
+    windows["all"] = gettext("all")
     return render_template(
-        "analytics/index.html", window=window, categories=cats, districts=dists,
-        matrix=matrix, overdue=overdue(where, params, 200),
-        by_category=time_to_resolve(where, params, "category"),
-        by_district=time_to_resolve(where, params, "district"),
-        args=request.args, windows=["1h", "24h", "7d", "30d", "90d", "all"])
+        "analytics/index.html", window=window, categories=cats, category_names=names,
+        districts=opts["districts"], matrix=matrix, overdue=overdue(where, params, 200),
+        by_category=by_category, by_district=time_to_resolve(where, params, "district"),
+        statuses={k: gettext(v) for k, v in STATUS_LABELS.items()},
+        args=request.args, windows=windows, data=data)
 
 
 @bp.route("/api/summary.json")
