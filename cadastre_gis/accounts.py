@@ -171,28 +171,27 @@ def _account_dict(row: Any) -> dict[str, Any]:
 
 
 def authenticate(conn: Connection, username: str, password: str, remote_addr: str | None,
-                 max_failures: int = 10) -> dict[str, Any]:
-    """Check a password login with rate limiting by account and by address."""
-    by_user, by_addr = conn.execute(text(
-        "SELECT count(*) FILTER (WHERE username = :u), count(*) FILTER (WHERE remote_addr = :r)"
-        "  FROM login_attempt WHERE NOT ok AND at > now() - interval '15 minutes'"),
-        {"u": username, "r": remote_addr}).one()
-    # One account is slowed down after max_failures; one address (which may be a whole
-    # office behind NAT) after five times as many.
-    if by_user >= max_failures or by_addr >= 5 * max_failures:
-        from .errors import RateLimited
+                 max_failures: int = 10, *, stage: str = "password",
+                 user_agent: str | None = None) -> dict[str, Any]:
+    """Check a password with backoff per account and address; every attempt is audited.
 
-        raise RateLimited("too many failed sign-ins; wait 15 minutes")
+    The returned account carries ``totp`` (two-factor on): the web sign-in then asks for
+    the code before it opens a session (see :mod:`cadastre_gis.signin`).
+    """
+    from . import signin
+
+    signin.check_backoff(conn, username, remote_addr, max_failures, stage, user_agent)
     row = conn.execute(text(
-        "SELECT id, username, role, district_ids, party_id, pinfl, full_name, password_hash"
+        "SELECT id, username, role, district_ids, party_id, pinfl, full_name, password_hash,"
+        "       totp_enabled_at IS NOT NULL"
         "  FROM account WHERE username = :u AND active"), {"u": username}).first()
     ok = row is not None and verify_password(row[7], password)
-    conn.execute(text("INSERT INTO login_attempt (username, remote_addr, ok) VALUES (:u, :r, :o)"),
-                 {"u": username, "r": remote_addr, "o": ok})
+    signin.audit(conn, username, remote_addr, ok, stage, None if ok else "wrong password",
+                 user_agent)
     if not ok or row is None:
         raise NotAuthenticated("wrong user name or password")
     conn.execute(text("UPDATE account SET last_login_at = now() WHERE id = :i"), {"i": row[0]})
-    return _account_dict(row)
+    return _account_dict(row) | {"totp": bool(row[8])}
 
 
 def account_by_id(conn: Connection, account_id: int) -> dict[str, Any] | None:

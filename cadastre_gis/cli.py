@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 
@@ -11,10 +12,19 @@ from .settings import Settings
 
 
 def _settings() -> Settings:
+    """The settings, and database engines that live as long as the running command."""
     try:
-        return Settings.from_env()
+        s = Settings.from_env()
     except CadastreError as exc:
         raise click.ClickException(exc.message) from exc
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        root = ctx.find_root()
+        if "cadastre_db" not in root.meta:
+            from . import db
+
+            root.meta["cadastre_db"] = root.with_resource(db.scope(s))
+    return s
 
 
 @click.group()
@@ -69,6 +79,110 @@ def db_status() -> None:
         click.echo(f"url: {st.url}")
     if not st.running:
         sys.exit(3)
+
+
+@db.group("replica")
+def db_replica() -> None:
+    """A streaming hot standby of the embedded cluster (under $CADASTRE_DATA_DIR/replica)."""
+
+
+_MANAGED = ("CADASTRE_DATABASE_URL is set: replicas of an external database are the managed "
+            "service's job (create read replicas there, e.g. a hot standby or a read-only "
+            "endpoint), then list their URLs, comma-separated, in CADASTRE_REPLICA_URLS; "
+            "/healthz shows their lag.")
+
+
+@db_replica.command("up")
+def db_replica_up() -> None:
+    """Create (pg_basebackup -R) and start the replica; print its URL."""
+    s = _settings()
+    if s.database_url:
+        click.echo(_MANAGED)
+        return
+    from .cluster import ReplicaCluster
+
+    st = ReplicaCluster(s).start()
+    click.echo(f"replica running on port {st.port} (pid {st.pid}) in {st.data_dir}")
+    click.echo(f"url: {st.url}")
+    click.echo("to send read-only work to it: CADASTRE_REPLICA_URLS=" + (st.url or ""))
+
+
+@db_replica.command("down")
+@click.option("--remove", is_flag=True, help="also delete the replica's data dir")
+def db_replica_down(remove: bool) -> None:
+    """Stop the replica (reads fall back to the primary)."""
+    s = _settings()
+    if s.database_url:
+        click.echo(_MANAGED)
+        return
+    from .cluster import ReplicaCluster
+
+    r = ReplicaCluster(s)
+    if remove:
+        r.remove()
+        click.echo("replica stopped and removed")
+        return
+    click.echo("stopped" if r.stop() else "not running")
+
+
+@db_replica.command("status")
+def db_replica_status() -> None:
+    """Print whether the replica runs, its URL and its replay lag."""
+    s = _settings()
+    if s.database_url:
+        click.echo(_MANAGED)
+        for url in s.replicas():
+            click.echo(f"configured replica: {_mask(url)}")
+        return
+    from .cluster import ReplicaCluster
+
+    r = ReplicaCluster(s)
+    st = r.status()
+    state = "running" if st.running else ("stopped" if st.initialized else "not created")
+    click.echo(f"replica: {state}")
+    click.echo(f"data dir: {st.data_dir}")
+    if st.url:
+        click.echo(f"url: {st.url}")
+    if st.running:
+        lag = r.lag()
+        click.echo(f"standby: {'yes' if lag['standby'] else 'NO (promoted)'}")
+        click.echo(f"replay lag: {lag['lag_seconds']:.3f} s, {lag['lag_bytes']} bytes")
+    else:
+        sys.exit(3)
+
+
+@cli.command("backup")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--keep", type=int, default=None,
+              help="keep the newest N base backups (and only the WAL they need)")
+def backup_cmd(directory: Path, keep: int | None) -> None:
+    """Online base backup of the embedded cluster + WAL archive + secrets into DIRECTORY."""
+    s = _settings()
+    from . import backup as b
+
+    try:
+        base = b.backup(s, directory, keep=keep, progress=click.echo)
+    except CadastreError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(f"{base}  (secret: it holds the signing keys and passwords)")
+
+
+@cli.command("restore")
+@click.argument("directory", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option("--data-dir", "data_dir", required=True,
+              type=click.Path(file_okay=False, path_type=Path),
+              help="a NEW data dir (never the running one)")
+@click.option("--to", "to", default=None,
+              help="restore to this instant (ISO 8601, e.g. 2026-12-03T11:40:00+05:00)")
+def restore_cmd(directory: Path, data_dir: Path, to: str | None) -> None:
+    """Restore a backup into a new data dir, to the end of the archive or to an instant."""
+    s = _settings()
+    from . import backup as b
+
+    try:
+        b.restore(s, directory, data_dir, to=to, progress=click.echo)
+    except CadastreError as exc:
+        raise click.ClickException(exc.message) from exc
 
 
 def _mask(url: str) -> str:
@@ -154,6 +268,49 @@ def users_list() -> None:
 
     for a in accounts.list_users(_settings()):
         click.echo(f"{a['id']:>4} {a['username']:<20} {a['role']:<10} {a['districts']}")
+
+
+@users.command("2fa")
+@click.argument("name")
+@click.option("--off", is_flag=True, help="turn two-factor sign-in off (lost phone)")
+def users_2fa(name: str, off: bool) -> None:
+    """Turn on two-factor sign-in for NAME: prints the otpauth:// URI, a QR code, recovery codes."""
+    from . import signin
+
+    try:
+        if off:
+            signin.cli_disable(_settings(), name)
+            click.echo(f"two-factor sign-in is off for {name}")
+            return
+        result = signin.cli_enable(_settings(), name)
+    except CadastreError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(result["uri"])
+    import io
+
+    import qrcode
+
+    qr = qrcode.QRCode(border=1)
+    qr.add_data(result["uri"])
+    out = io.StringIO()
+    qr.print_ascii(out=out, invert=True)
+    click.echo(out.getvalue())
+    click.echo("recovery codes (each works once; shown only now):")
+    for code in result["recovery_codes"]:
+        click.echo(f"  {code}")
+
+
+@users.command("revoke-sessions")
+@click.argument("name")
+def users_revoke_sessions(name: str) -> None:
+    """End every web session of NAME (every browser signs in again)."""
+    from . import sessions
+
+    try:
+        n = sessions.revoke(_settings(), name)
+    except CadastreError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(f"ended {n} session(s) of {name}")
 
 
 @cli.group()

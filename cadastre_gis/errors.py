@@ -1,21 +1,51 @@
-"""Named domain errors and the one table that maps them to HTTP status codes."""
+"""Named domain errors; each knows its HTTP status and OGC exception code.
+
+The shape follows pygeoapi's ``GenericError`` (``http_status_code``, ``ogc_exception_code``,
+a short ``message``), so one adapter (the Flask error handler registered in
+``web.create_app``) answers every caller — pages, JSON endpoints, OGC API items and pygeoapi
+processes alike — without a status table.
+"""
 
 from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any, ClassVar
 
 
 class CadastreError(Exception):
     """Base of every error a client may see; its message is short and safe to show."""
 
-    code = "error"
-    status = 400
+    http_status_code: ClassVar[HTTPStatus] = HTTPStatus.BAD_REQUEST
+    ogc_exception_code: ClassVar[str] = "error"
+    # Older spellings of the same two facts; a subclass may set either pair.
+    status: ClassVar[int] = 400
+    code: ClassVar[str] = "error"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Keep ``status``/``code`` and ``http_status_code``/``ogc_exception_code`` in step."""
+        super().__init_subclass__(**kwargs)
+        own = cls.__dict__
+        if "http_status_code" in own:
+            cls.status = int(cls.http_status_code)
+        elif "status" in own:
+            cls.http_status_code = HTTPStatus(cls.status)
+        if "ogc_exception_code" in own:
+            cls.code = cls.ogc_exception_code
+        elif "code" in own:
+            cls.ogc_exception_code = cls.code
 
     def __init__(self, message: str | None = None, **details: object) -> None:
         super().__init__(message or self.__class__.__doc__ or self.code)
         self.message = message or (self.__class__.__doc__ or self.code).strip()
         self.details = details
 
+    @property
+    def user_msg(self) -> str:
+        """The message, under pygeoapi's name for it."""
+        return self.message
+
     def to_dict(self) -> dict[str, object]:
-        """Return the JSON body a client receives."""
+        """Return the JSON body a client receives (OGC exception: code, description)."""
         body: dict[str, object] = {"code": self.code, "description": self.message}
         if self.details:
             body["details"] = self.details
@@ -110,11 +140,27 @@ class Conflict(CadastreError):
     status = 409
 
 
+class RetiredParcel(Conflict):
+    """The parcel (or building) is retired; its successors carry on."""
+
+    code = "RetiredParcel"
+
+
 class RateLimited(CadastreError):
     """Too many requests; try again later."""
 
     code = "RateLimited"
     status = 429
+
+
+class PayloadTooLarge(CadastreError):
+    """The request body or a field in it is too large."""
+
+    code = "PayloadTooLarge"
+    status = 413
+
+
+TooLarge = PayloadTooLarge  # one error for 413, whichever layer raises it
 
 
 class ArrestActive(RuleViolation):
@@ -123,22 +169,9 @@ class ArrestActive(RuleViolation):
     code = "ArrestActive"
 
 
-HTTP_STATUS: dict[type[CadastreError], int] = {
-    cls: cls.status
-    for cls in [
-        CadastreError, ConfigurationError, InvalidInput, InvalidCadastralNumber, InvalidGeometry,
-        LimitTooLarge, TopologyViolation, RuleViolation, StaleVersion, PreconditionRequired,
-        NotAuthenticated, NotAuthorized, NotFound, Conflict, RateLimited, ArrestActive,
-    ]
-}
-
-
 def http_status(exc: CadastreError) -> int:
-    """Return the HTTP status code for a domain error."""
-    for cls in type(exc).__mro__:
-        if cls in HTTP_STATUS:
-            return HTTP_STATUS[cls]  # type: ignore[index]
-    return 500
+    """The HTTP status of a domain error (kept for callers written before the attribute)."""
+    return int(exc.http_status_code)
 
 
 def from_db_error(exc: BaseException) -> CadastreError:
@@ -161,4 +194,6 @@ def from_db_error(exc: BaseException) -> CadastreError:
         return RuleViolation(msg)
     if pgcode == "42501":
         return NotAuthorized(msg)
+    if pgcode == "55000" and " is retired" in msg:
+        return RetiredParcel(msg)
     return RuleViolation("the database rejected the change")

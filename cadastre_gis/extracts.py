@@ -419,8 +419,15 @@ class Issued:
 
 
 def verification_url(settings: Settings, number: str) -> str:
-    """Public verification page of an extract."""
-    return f"{settings.base_url.rstrip('/')}/extracts/{number}"
+    """Public verification page of an extract.
+
+    ``CADASTRE_BASE_URL`` when set, else the current request's checked public address
+    (``context.base_url()``, set by the web layer), else ``http://CADASTRE_HOST:PORT``.
+    """
+    from . import context
+
+    base = settings.base_url or context.base_url() or f"http://{settings.host}:{settings.port}"
+    return f"{base.rstrip('/')}/extracts/{number}"
 
 
 def _new_number(conn: Connection, year: int) -> str:
@@ -437,7 +444,8 @@ def issue(conn: Connection, settings: Settings, *, account: dict[str, Any], cada
     case = check_case_number(case_number)
     why = check_purpose(purpose)
     out = check_format(fmt)
-    issued_at = datetime.now(UTC).replace(microsecond=0)
+    # the registry clock: an extract "as of now" sees the state the registry holds now
+    issued_at = conn.execute(text("SELECT cadastre_now()")).scalar_one().astimezone(UTC).replace(microsecond=0)
     t = parse_as_of(as_of, now=issued_at)
     body = assemble(conn, number, t)
     ext_no = _new_number(conn, issued_at.year)
@@ -656,8 +664,8 @@ def active_encumbrances(conn: Connection, number: str) -> dict[str, Any]:
          WHERE r.status = 'active' AND r.kind IN ('arrest', 'mortgage')
            AND (r.parcel_id = :pid OR r.building_id IN (SELECT id FROM building WHERE parcel_id = :pid
                                                         AND status = 'active'))
-           AND (r.starts_on IS NULL OR r.starts_on <= current_date)
-           AND (r.ends_on IS NULL OR r.ends_on >= current_date)
+           AND (r.starts_on IS NULL OR r.starts_on <= cadastre_today())
+           AND (r.ends_on IS NULL OR r.ends_on >= cadastre_today())
          ORDER BY r.kind, r.starts_on"""), {"pid": pid}).all()
     items = [{"kind": r.kind, "object": r.object, "holder": r.holder or r.full_name,
               "registration_number": r.registration_number, "amount_uzs": _money(r.amount_uzs),
@@ -665,7 +673,8 @@ def active_encumbrances(conn: Connection, number: str) -> dict[str, Any]:
               "document": {"kind": r.doc_kind, "number": r.doc_number,
                            "issued_on": _day(r.doc_issued_on)} if r.doc_kind else None}
              for r in rows]
-    return {"cadastral_number": number, "checked_at": _iso(datetime.now(UTC)),
+    checked_at = conn.execute(text("SELECT cadastre_now()")).scalar_one().astimezone(UTC)
+    return {"cadastral_number": number, "checked_at": _iso(checked_at),
             "arrested": any(i["kind"] == "arrest" for i in items),
             "mortgaged": any(i["kind"] == "mortgage" for i in items),
             "encumbrances": items}

@@ -183,7 +183,7 @@ SELECT i.id, i.category, c.name_en AS category_name, i.status, i.priority, i.tit
        p.cadastral_number AS parcel_number, p.address AS parcel_address,
        i.building_id, b.cadastral_number AS building_number, b.floors AS building_floors,
        b.building_use, i.service_id, s.name AS service, s.phone AS service_phone,
-       (i.deadline < now() AND i.status IN ('new', 'triaged', 'dispatched', 'in_progress'))
+       (i.deadline < cadastre_now() AND i.status IN ('new', 'triaged', 'dispatched', 'in_progress'))
          AS overdue,
        ST_X(ST_Transform(i.geom, 4326)) AS lon, ST_Y(ST_Transform(i.geom, 4326)) AS lat
   FROM incident i
@@ -252,7 +252,7 @@ def filters_sql(category: str | None = None, status: str | None = None,
     if window:
         if window not in WINDOWS:
             raise InvalidInput(f"window must be one of {', '.join(WINDOWS)}")
-        where.append(f"i.reported_at > now() - interval '{WINDOWS[window]}'")
+        where.append(f"i.reported_at > cadastre_now() - interval '{WINDOWS[window]}'")
     if public_only:
         where.append("i.visibility = 'public'"
                      " AND i.category IN (SELECT code FROM incident_category WHERE public)")
@@ -265,7 +265,7 @@ def geojson(conn: Connection, where: str = "TRUE", params: dict[str, Any] | None
     rows = conn.execute(text(f"""
         SELECT i.id, i.category, i.status, i.priority, i.title, i.district_id, i.reported_at,
                i.deadline, i.possible_duplicate_of, i.duplicate_of,
-               (i.deadline < now() AND i.status IN ('new','triaged','dispatched','in_progress'))
+               (i.deadline < cadastre_now() AND i.status IN ('new','triaged','dispatched','in_progress'))
                  AS overdue,
                ST_AsGeoJSON(ST_Transform(i.geom, 4326), 7)::json AS g
           FROM incident i WHERE {where}

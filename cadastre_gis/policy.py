@@ -46,9 +46,9 @@ def require(role: str | None, action: str) -> None:
 
 
 def may_edit_district(role: str, district_ids: list[int], district_id: int | None) -> bool:
-    """Registrars edit only their districts; admins everywhere."""
+    """Registrars edit only their districts (none listed: none at all); admins everywhere."""
     if role == "admin":
         return True
     if role != "registrar":
         return False
-    return not district_ids or district_id in district_ids
+    return district_id in district_ids

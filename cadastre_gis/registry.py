@@ -33,13 +33,12 @@ from .errors import (
     InvalidCadastralNumber,
     InvalidGeometry,
     InvalidInput,
-    NotAuthorized,
     NotFound,
+    RetiredParcel,
     RuleViolation,
     StaleVersion,
     from_db_error,
 )
-from .policy import may_edit_district
 
 SRID = 32642
 ENCUMBRANCES = ("mortgage", "lease", "servitude", "arrest", "permanent_use")
@@ -85,6 +84,42 @@ class Result:
                 feats.append({"type": "Feature", "id": p.get("id"), "properties": props,
                               "geometry": p.get("geometry")})
         return {"type": "FeatureCollection", "features": feats}
+
+
+# ---------------------------------------------------------------------------------------
+# The registry clock and retired units
+# ---------------------------------------------------------------------------------------
+def registry_today(conn: Connection) -> date:
+    """Today on the registry's clock (``cadastre_today()``: Tashkent's calendar day)."""
+    return conn.execute(text("SELECT cadastre_today()")).scalar_one()
+
+
+def registry_now(conn: Connection) -> Any:
+    """Now on the registry's clock (``cadastre_now()``)."""
+    return conn.execute(text("SELECT cadastre_now()")).scalar_one()
+
+
+def retired_message(conn: Connection, table: str, ref: int | str) -> str | None:
+    """When ``ref`` (id or number) names a retired parcel/building (and no active one), say so.
+
+    The message names the active successors (through splits and merges), e.g.
+    ``parcel 10:09:03:01:01:0045 is retired (successors: …:0046, …:0047)``; None otherwise.
+    """
+    if table not in ("parcel", "building"):
+        return None
+    by = "id" if isinstance(ref, int) or str(ref).isdigit() else "cadastral_number"
+    value: int | str = int(ref) if by == "id" else str(ref)
+    row = conn.execute(text(
+        f"SELECT id, cadastral_number, status FROM {table} WHERE {by} = :v"
+        " ORDER BY (status = 'active') DESC, valid_from DESC LIMIT 1"), {"v": value}).first()
+    if row is None or row[2] != "retired":
+        return None
+    if table == "parcel":
+        succ = conn.execute(text("SELECT parcel_successors(:i)"), {"i": row[0]}).scalar()
+    else:
+        succ = None
+    return (f"{table} {row[1]} is retired" + (f" (successors: {succ})" if succ else "")
+            + "; it cannot be changed")
 
 
 # ---------------------------------------------------------------------------------------
@@ -163,9 +198,46 @@ def _transaction(conn: Connection, kind: str, doc_id: int, actor: str | None,
          "j": json.dumps(details, default=str)}).scalar_one()
 
 
+def districts_setting(account: dict[str, Any] | None) -> str:
+    """The ``cadastre.districts`` value for an acting account: ``all``, ``none`` or ``3,9``."""
+    if account is None:
+        return ""
+    if account.get("role") == "admin":
+        return "all"
+    if account.get("role") != "registrar":
+        return "none"
+    ids = sorted({int(d) for d in account.get("district_ids") or []})
+    return ",".join(map(str, ids)) or "none"
+
+
+def act_for(conn: Connection, account: dict[str, Any] | None) -> None:
+    """Hold this transaction's registry writes to the account's districts.
+
+    The database's district trigger (the same one that holds QGIS logins to theirs) reads
+    ``cadastre.districts``; every write path of the application calls this first.
+    """
+    if account is None:
+        return
+    conn.execute(text("SELECT set_config('cadastre.districts', :v, true)"),
+                 {"v": districts_setting(account)})
+
+
+def check_scope(conn: Connection, label: str, district_id: int | None) -> None:
+    """Raise NotAuthorized (the database's own message) unless the writer may edit the district."""
+    try:
+        with conn.begin_nested():
+            conn.execute(text("SELECT cadastre_check_scope(:l, :d, :d, cadastre_allowed_districts())"),
+                         {"l": label, "d": district_id})
+    except Exception as exc:
+        if hasattr(getattr(exc, "orig", None), "pgcode"):
+            raise from_db_error(exc) from exc
+        raise
+
+
 def _lock_parcels(conn: Connection, numbers: list[str], account: dict[str, Any] | None
                   ) -> list[dict[str, Any]]:
     """Lock the active parcels with these numbers (in a stable order), checking the district."""
+    act_for(conn, account)
     rows = conn.execute(text(
         "SELECT id, cadastral_number, district_id, version, land_category, permitted_use,"
         "       address, declared_area_m2, cadastral_value, ST_Area(geom) AS area"
@@ -174,13 +246,12 @@ def _lock_parcels(conn: Connection, numbers: list[str], account: dict[str, Any] 
     found = {r["cadastral_number"] for r in rows}
     missing = [n for n in numbers if n not in found]
     if missing:
+        retired = retired_message(conn, "parcel", missing[0])
+        if retired:
+            raise RetiredParcel(retired)
         raise NotFound(f"no active parcel {', '.join(missing)}")
-    if account is not None:
-        for r in rows:
-            if not may_edit_district(account["role"], list(account.get("district_ids") or []),
-                                     r["district_id"]):
-                raise NotAuthorized(
-                    f"parcel {r['cadastral_number']} is outside your districts")
+    for r in rows:
+        check_scope(conn, f"parcel {r['cadastral_number']}", r["district_id"])
     by_number = {r["cadastral_number"]: dict(r) for r in rows}
     return [by_number[n] for n in numbers]
 
@@ -194,12 +265,12 @@ def check_no_arrest(conn: Connection, parcel_ids: list[int], what: str) -> None:
         " SELECT r.id, p.cadastral_number AS obj, r.registration_number, r.holder, r.starts_on"
         "   FROM \"right\" r JOIN parcel p ON p.id = r.parcel_id"
         "  WHERE r.parcel_id = ANY(:ids) AND r.kind = 'arrest' AND r.status = 'active'"
-        "    AND (r.ends_on IS NULL OR r.ends_on >= current_date)"
+        "    AND (r.ends_on IS NULL OR r.ends_on >= cadastre_today())"
         " UNION ALL"
         " SELECT r.id, b.cadastral_number, r.registration_number, r.holder, r.starts_on"
         "   FROM building b JOIN \"right\" r ON r.building_id = b.id"
         "  WHERE b.parcel_id = ANY(:ids) AND b.status = 'active' AND r.kind = 'arrest'"
-        "    AND r.status = 'active' AND (r.ends_on IS NULL OR r.ends_on >= current_date)) a"
+        "    AND r.status = 'active' AND (r.ends_on IS NULL OR r.ends_on >= cadastre_today())) a"
         " ORDER BY id LIMIT 1"), {"ids": parcel_ids}).mappings().first()
     if row:
         by = f" by {row['holder']}" if row["holder"] else ""
@@ -368,13 +439,14 @@ def split_parcel(conn: Connection, number: str, *, cut_line: Any = None, parts: 
             raise RuleViolation(
                 f"the children of {number} cover {total:.1f} m², the parcel has"
                 f" {parent['area']:.1f} m² (tolerance {tol:.1f} m²)")
+        _check_buildings_whole(c, parent["id"], number, pieces)
         doc = _document(c, document, "hokim_decision")
         quarter = number.rsplit(":", 1)[0]
         numbers = new_numbers(c, quarter, len(pieces))
         tx = _transaction(c, "split", doc, actor, {"parent": number, "children": numbers,
                                                    "by": "cut_line" if cut_line else "parts"})
         # Retire first, so the children never overlap an active parent.
-        c.execute(text("UPDATE parcel SET status = 'retired', valid_to = greatest(now(), valid_from),"
+        c.execute(text("UPDATE parcel SET status = 'retired', valid_to = greatest(cadastre_now(), valid_from),"
                        " transaction_id = :tx WHERE id = :id"), {"tx": tx, "id": parent["id"]})
         child_ids = []
         for num, piece, area in zip(numbers, pieces, areas, strict=True):
@@ -393,7 +465,7 @@ def split_parcel(conn: Connection, number: str, *, cut_line: Any = None, parts: 
             c.execute(text("INSERT INTO parcel_lineage (parent_id, child_id, kind, transaction_id)"
                            " VALUES (:p, :c, 'split', :tx)"),
                       {"p": parent["id"], "c": cid, "tx": tx})
-        new_rights, ended = _carry_rights(c, [parent["id"]], child_ids, tx)
+        new_rights, ended = _carry_rights(c, [parent["id"]], child_ids, tx, doc)
         _move_buildings(c, [parent["id"]], child_ids, tx)
         return Result("split", tx, dry_run, parcels=_parcel_out(c, child_ids),
                       retired=_parcel_out(c, [parent["id"]]), rights=_rights_out(c, new_rights),
@@ -407,36 +479,80 @@ _RIGHT_COLS = ("kind, party_id, share_num, share_den, holder, amount_uzs, regist
                " starts_on, ends_on, note, source_document_id")
 
 
-def _carry_rights(c: Connection, parent_ids: list[int], child_ids: list[int], tx: int
-                  ) -> tuple[list[int], list[int]]:
-    """Copy the parents' active rights to every child and end them on the parents.
+def _check_buildings_whole(c: Connection, parent_id: int, number: str, pieces: list[str]) -> None:
+    """Refuse a split whose cut crosses a building: each must lie (>= 95 %) in one child."""
+    row = c.execute(text("""
+        SELECT b.cadastral_number,
+               max(ST_Area(ST_Intersection(b.geom, CAST(g AS geometry)))) / ST_Area(b.geom) AS best
+          FROM building b, unnest(CAST(:pieces AS text[])) g
+         WHERE b.parcel_id = :p AND b.status = 'active'
+         GROUP BY b.id, b.cadastral_number, b.geom
+        HAVING max(ST_Area(ST_Intersection(b.geom, CAST(g AS geometry)))) < 0.95 * ST_Area(b.geom)
+         ORDER BY b.cadastral_number LIMIT 1"""), {"p": parent_id, "pieces": pieces}).first()
+    if row:
+        raise RuleViolation(f"the split of {number} crosses building {row[0]}: at most"
+                            f" {100 * row[1]:.1f} % of it would lie in one child parcel;"
+                            " draw the cut around the building")
 
+
+def _carry_rights(c: Connection, parent_ids: list[int], child_ids: list[int], tx: int,
+                  doc: int) -> tuple[list[int], list[int]]:
+    """Carry the parents' rights in force to every child and end them on the parents.
+
+    Children's rights start on the operation day with the same parties and exact shares,
+    the operation's source document and transaction, and the end date each right had
+    before (an open-ended ownership stays open-ended, a fixed-term lease keeps its term).
     Ownership is copied from the first parent only (a merge requires identical ownership,
     so copying every parent's owners would count them twice); every encumbrance is copied.
+    The parents' rights end on the operation day (one already past its end keeps its date).
     """
-    ended = c.execute(text(
-        "UPDATE \"right\" SET status = 'ended', ends_on = greatest(current_date, starts_on), transaction_id = :tx"
-        " WHERE parcel_id = ANY(:p) AND status = 'active' RETURNING id"),
-        {"tx": tx, "p": parent_ids}).scalars().all()
+    in_force = c.execute(text(
+        "SELECT id FROM \"right\" WHERE parcel_id = ANY(:p) AND status = 'active'"
+        " AND (ends_on IS NULL OR ends_on >= cadastre_today()) ORDER BY id FOR UPDATE"),
+        {"p": parent_ids}).scalars().all()
     new_ids: list[int] = []
+    # Children first (from the rows as they are before the operation), then the parents end.
     for child in child_ids:
         new_ids += c.execute(text(
-            f"INSERT INTO \"right\" ({_RIGHT_COLS}, parcel_id, transaction_id)"
-            f" SELECT {_RIGHT_COLS}, :c, :tx FROM \"right\" WHERE id = ANY(:ended)"
-            "   AND (kind <> 'ownership' OR parcel_id = :first) ORDER BY id RETURNING id"),
-            {"c": child, "tx": tx, "ended": list(ended), "first": parent_ids[0]}
+            "INSERT INTO \"right\" (kind, party_id, share_num, share_den, holder, amount_uzs,"
+            " registration_number, starts_on, ends_on, note, source_document_id, parcel_id,"
+            " transaction_id)"
+            " SELECT kind, party_id, share_num, share_den, holder, amount_uzs, registration_number,"
+            "        greatest(cadastre_today(), starts_on), ends_on, note, :doc, :c, :tx"
+            "   FROM \"right\" WHERE id = ANY(:ids)"
+            "    AND (kind <> 'ownership' OR parcel_id = :first) ORDER BY id RETURNING id"),
+            {"c": child, "tx": tx, "doc": doc, "ids": list(in_force), "first": parent_ids[0]}
         ).scalars().all()
+    ended = c.execute(text(
+        "UPDATE \"right\" SET status = 'ended', transaction_id = :tx,"
+        " ends_on = CASE WHEN ends_on < cadastre_today() THEN ends_on"
+        "                ELSE greatest(cadastre_today(), starts_on) END"
+        " WHERE parcel_id = ANY(:p) AND status = 'active' RETURNING id"),
+        {"tx": tx, "p": parent_ids}).scalars().all()
     return sorted(new_ids), sorted(ended)
 
 
 def _move_buildings(c: Connection, parent_ids: list[int], child_ids: list[int], tx: int) -> None:
-    """Re-attach buildings of retired parcels to the child holding most of their footprint."""
+    """Re-attach buildings of retired parcels to the child holding most of their footprint.
+
+    A building's number extends its parcel's, so it takes the child's number with its own
+    last part (renumbered in order where two merged parents used the same one).
+    """
     c.execute(text("""
-        UPDATE building b SET parcel_id = best.child, transaction_id = :tx
-          FROM (SELECT DISTINCT ON (b2.id) b2.id AS bid, p.id AS child
-                  FROM building b2 JOIN parcel p ON p.id = ANY(:children) AND p.geom && b2.geom
-                 WHERE b2.parcel_id = ANY(:parents) AND b2.status = 'active'
-                 ORDER BY b2.id, ST_Area(ST_Intersection(p.geom, b2.geom)) DESC) best
+        UPDATE building b SET parcel_id = best.child, transaction_id = :tx,
+               cadastral_number = best.child_number || ':' || CASE WHEN best.clash
+                 THEN lpad(best.rn::text, 4, '0') ELSE split_part(b.cadastral_number, ':', 7) END
+          FROM (SELECT m.*, count(*) OVER (PARTITION BY m.child, m.suffix) > 1
+                            OR bool_or(m.n_parents > 1) OVER (PARTITION BY m.child) AS clash,
+                       row_number() OVER (PARTITION BY m.child ORDER BY m.number, m.bid) AS rn
+                  FROM (SELECT DISTINCT ON (b2.id) b2.id AS bid, p.id AS child,
+                               p.cadastral_number AS child_number, b2.cadastral_number AS number,
+                               split_part(b2.cadastral_number, ':', 7) AS suffix,
+                               cardinality(CAST(:parents AS bigint[])) AS n_parents
+                          FROM building b2 JOIN parcel p ON p.id = ANY(:children)
+                           AND p.geom && b2.geom
+                         WHERE b2.parcel_id = ANY(:parents) AND b2.status = 'active'
+                         ORDER BY b2.id, ST_Area(ST_Intersection(p.geom, b2.geom)) DESC) m) best
          WHERE b.id = best.bid"""), {"tx": tx, "children": child_ids, "parents": parent_ids})
 
 
@@ -489,7 +605,7 @@ def merge_parcels(conn: Connection, numbers: list[str], *, document: dict[str, A
         quarter = nums[0].rsplit(":", 1)[0]
         new_number = new_numbers(c, quarter, 1)[0]
         tx = _transaction(c, "merge", doc, actor, {"parents": nums, "child": new_number})
-        c.execute(text("UPDATE parcel SET status = 'retired', valid_to = greatest(now(), valid_from), transaction_id = :tx"
+        c.execute(text("UPDATE parcel SET status = 'retired', valid_to = greatest(cadastre_now(), valid_from), transaction_id = :tx"
                        " WHERE id = ANY(:ids)"), {"tx": tx, "ids": ids})
         first = parents[0]
         values = [p["cadastral_value"] for p in parents]
@@ -504,7 +620,7 @@ def merge_parcels(conn: Connection, numbers: list[str], *, document: dict[str, A
         for pid in ids:
             c.execute(text("INSERT INTO parcel_lineage (parent_id, child_id, kind, transaction_id)"
                            " VALUES (:p, :c, 'merge', :tx)"), {"p": pid, "c": cid, "tx": tx})
-        new_rights, ended = _carry_rights(c, ids, [cid], tx)
+        new_rights, ended = _carry_rights(c, ids, [cid], tx, doc)
         _move_buildings(c, ids, [cid], tx)
         return Result("merge", tx, dry_run, parcels=_parcel_out(c, [cid]),
                       retired=_parcel_out(c, ids), rights=_rights_out(c, new_rights),
@@ -687,7 +803,7 @@ def _replace_owners(c: Connection, col: str, obj_id: int, before: dict[int, Frac
     if not changed:
         return [], []
     ended = c.execute(text(
-        f"UPDATE \"right\" SET status = 'ended', ends_on = greatest(current_date, starts_on), transaction_id = :tx"
+        f"UPDATE \"right\" SET status = 'ended', ends_on = greatest(cadastre_today(), starts_on), transaction_id = :tx"
         f" WHERE {col} = :o AND kind = 'ownership' AND status = 'active'"
         " AND party_id = ANY(:p) RETURNING id"),
         {"tx": tx, "o": obj_id, "p": changed}).scalars().all()
@@ -696,7 +812,7 @@ def _replace_owners(c: Connection, col: str, obj_id: int, before: dict[int, Frac
     new_ids = c.execute(text(
         f"INSERT INTO \"right\" (kind, party_id, {col}, share_num, share_den, starts_on,"
         " source_document_id, transaction_id)"
-        " SELECT 'ownership', u.p, :o, u.n, u.d, current_date, :doc, :tx"
+        " SELECT 'ownership', u.p, :o, u.n, u.d, cadastre_today(), :doc, :tx"
         " FROM unnest(CAST(:ps AS bigint[]), CAST(:ns AS int[]), CAST(:ds AS int[])) AS u(p, n, d)"
         " RETURNING id"),
         {"ps": [p for p, _ in owners], "ns": [f.numerator for _, f in owners],
@@ -725,8 +841,8 @@ def register_encumbrance(conn: Connection, number: str, kind: str, *, party: Any
         raise InvalidInput(f"kind must be one of {', '.join(ENCUMBRANCES)}")
     if party is None and not (holder or "").strip():
         raise InvalidInput("name the holder: a party (id, PINFL, INN) or a holder text")
-    s_on, e_on = _date(starts_on, "starts_on") or date.today(), _date(ends_on, "ends_on")
-    if e_on and e_on < s_on:
+    s_given, e_on = _date(starts_on, "starts_on"), _date(ends_on, "ends_on")
+    if e_on and s_given and e_on < s_given:
         raise InvalidInput("ends_on is before starts_on")
     if amount_uzs is not None:
         try:
@@ -738,6 +854,9 @@ def register_encumbrance(conn: Connection, number: str, kind: str, *, party: Any
 
     def op(c: Connection) -> Result:
         parcel = _lock_parcels(c, [number], account)[0]
+        s_on = s_given or registry_today(c)
+        if e_on and e_on < s_on:
+            raise InvalidInput("ends_on is before starts_on")
         pid = _party(c, party) if party is not None else None
         name = holder
         if pid is not None and not name:
@@ -791,7 +910,7 @@ def release_encumbrance(conn: Connection, right_id: int | None = None, *,
         doc = _document(c, document, "release_order")
         tx = _transaction(c, "encumbrance_release", doc, actor,
                           {"parcel": row[2], "right": row[0], "kind": row[1]})
-        c.execute(text("UPDATE \"right\" SET status = 'ended', ends_on = greatest(current_date, starts_on),"
+        c.execute(text("UPDATE \"right\" SET status = 'ended', ends_on = greatest(cadastre_today(), starts_on),"
                        " transaction_id = :tx WHERE id = :i"), {"tx": tx, "i": row[0]})
         return Result("encumbrance_release", tx, dry_run, parcels=_parcel_out(c, [parcel["id"]]),
                       rights=_rights_out(c, [row[0]]), ended_rights=[row[0]],
@@ -865,24 +984,47 @@ def lineage(conn: Connection, number: str) -> dict[str, Any]:
 
 
 def timeline(conn: Connection, number: str) -> list[dict[str, Any]]:
-    """Every version of a parcel (history and current) and the transactions on it, oldest first."""
+    """Every version of a parcel (history and current) and the transactions on it, oldest first.
+
+    Rows with ``event`` ``version`` are versions of the parcel itself; rows with ``event``
+    ``rights`` are transactions that changed its rights (transfers, encumbrances registered
+    or released), with a short ``summary``.
+    """
     number = check_number(number)
     rows = conn.execute(text("""
+        WITH ids AS (SELECT id FROM parcel WHERE cadastral_number = :n
+                     UNION SELECT id FROM parcel_history WHERE cadastral_number = :n),
+        rtx AS (SELECT transaction_id AS tx FROM "right" WHERE parcel_id IN (SELECT id FROM ids)
+                UNION SELECT transaction_id FROM right_history
+                 WHERE parcel_id IN (SELECT id FROM ids))
         SELECT * FROM (
           SELECT h.id, h.version, h.status, h.valid_from, h.valid_to, h.area_m2, h.cadastral_value,
                  h.land_category, h.permitted_use, h.changed_by AS actor, h.transaction_id,
-                 t.kind AS tx_kind, d.kind AS doc_kind, d.number AS doc_number, false AS current
+                 t.kind AS tx_kind, d.kind AS doc_kind, d.number AS doc_number, false AS current,
+                 'version' AS event, NULL::text AS summary
             FROM parcel_history h LEFT JOIN registry_transaction t ON t.id = h.transaction_id
             LEFT JOIN source_document d ON d.id = t.source_document_id
            WHERE h.cadastral_number = :n
           UNION ALL
           SELECT p.id, p.version, p.status, p.valid_from, p.valid_to, p.area_m2, p.cadastral_value,
                  p.land_category, p.permitted_use, p.updated_by, p.transaction_id,
-                 t.kind, d.kind, d.number, true
+                 t.kind, d.kind, d.number, true, 'version', NULL
             FROM parcel p LEFT JOIN registry_transaction t ON t.id = p.transaction_id
             LEFT JOIN source_document d ON d.id = t.source_document_id
-           WHERE p.cadastral_number = :n) v
-        ORDER BY v.valid_from, v.version"""), {"n": number}).mappings().all()
+           WHERE p.cadastral_number = :n
+          UNION ALL
+          SELECT NULL, NULL, NULL, t.created_at, NULL, NULL, NULL, NULL, NULL, t.actor, t.id,
+                 t.kind, d.kind, d.number, false, 'rights',
+                 concat_ws(' ', replace(t.kind, '_', ' '), t.details->>'kind',
+                           CASE WHEN t.details ? 'owners_after' THEN 'owners after: '
+                             || (SELECT string_agg(coalesce(pa.full_name, k) || ' ' || v, ', '
+                                                   ORDER BY k)
+                                   FROM jsonb_each_text(t.details->'owners_after') o(k, v)
+                                   LEFT JOIN party pa ON pa.id::text = o.k) END)
+            FROM registry_transaction t LEFT JOIN source_document d ON d.id = t.source_document_id
+           WHERE t.id IN (SELECT tx FROM rtx)
+             AND t.kind IN ('transfer', 'encumbrance_register', 'encumbrance_release')) v
+        ORDER BY v.valid_from, v.version NULLS LAST"""), {"n": number}).mappings().all()
     if not rows:
         raise NotFound(f"no parcel {number}")
     out = []

@@ -84,6 +84,11 @@ def compute_amount(base_value: Decimal, rate_percent: Decimal, share: Decimal) -
     return amount.quantize(Decimal("1"))
 
 
+def current_year(conn: Connection) -> int:
+    """The tax year of today on the registry's clock."""
+    return int(conn.execute(text("SELECT extract(year FROM cadastre_today())::int")).scalar_one())
+
+
 def years_with_rates(conn: Connection) -> list[int]:
     """Tax years for which the rate table has rows, newest first."""
     return [int(y) for (y,) in conn.execute(
@@ -118,7 +123,7 @@ def assess(conn: Connection, party_id: int, year: int) -> list[dict[str, Any]]:
                 base_value = EXCLUDED.base_value, area_m2 = EXCLUDED.area_m2,
                 share = EXCLUDED.share, tax_rate_id = EXCLUDED.tax_rate_id,
                 rate_percent = EXCLUDED.rate_percent, amount = EXCLUDED.amount,
-                due_date = EXCLUDED.due_date, computed_at = now()
+                due_date = EXCLUDED.due_date, computed_at = cadastre_now()
             WHERE NOT EXISTS (SELECT 1 FROM payment x WHERE x.assessment_id = tax_assessment.id
                                 AND x.status IN ('succeeded', 'pending'))"""),
             {"party": party_id, "kind": obj["kind"], "year": year, "parcel": obj["parcel_id"],
@@ -134,7 +139,7 @@ def assessments(conn: Connection, party_id: int, year: int | None = None) -> lis
     rows = conn.execute(text("""
         SELECT a.*, coalesce(pay.paid, 0) AS paid,
                greatest(a.amount - coalesce(pay.paid, 0), 0) AS outstanding,
-               (a.due_date < current_date AND a.amount > coalesce(pay.paid, 0)) AS overdue
+               (a.due_date < cadastre_today() AND a.amount > coalesce(pay.paid, 0)) AS overdue
           FROM tax_assessment a
           LEFT JOIN LATERAL (SELECT sum(amount) AS paid FROM payment x
                               WHERE x.assessment_id = a.id AND x.status = 'succeeded') pay ON true

@@ -1,10 +1,11 @@
 """Synchronous process manager that keeps our error statuses and lets processes add headers.
 
 pygeoapi's DummyManager turns every exception raised by a process into a 400 "failed job",
-so a ``ProcessorExecuteError`` carrying 404 (unknown parcel) or 403 would lose its status.
-This manager lets ``ProcessorExecuteError`` through (pygeoapi's API turns it into the right
-HTTP status with an OGC exception body) and merges ``processor.response_headers`` (e.g. the
-detached signature of a PDF extract) into the response.
+so a domain error carrying 404 (unknown parcel) or 403 would lose its status. This manager
+lets ``CadastreError`` through to the app's one error adapter (``web.create_app``, the same
+that answers the items routes) and ``ProcessorExecuteError`` to pygeoapi, and merges
+``processor.response_headers`` (e.g. the detached signature of a PDF extract) into the
+response.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from typing import Any
 from pygeoapi.process.base import ProcessorExecuteError
 from pygeoapi.process.manager.dummy import DummyManager
 from pygeoapi.util import JobStatus, RequestedProcessExecutionMode, RequestedResponse
+
+from cadastre_gis.errors import CadastreError
 
 LOGGER = logging.getLogger(__name__)
 
@@ -36,7 +39,7 @@ class CadastreManager(DummyManager):
         processor = self.get_processor(process_id)
         try:
             jfmt, outputs = processor.execute(data_dict, outputs=requested_outputs)
-        except ProcessorExecuteError:
+        except (CadastreError, ProcessorExecuteError):
             raise
         except Exception as err:  # noqa: BLE001 - as pygeoapi: a failed job is a 400
             LOGGER.exception("process %s failed", process_id)

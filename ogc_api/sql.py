@@ -1,4 +1,4 @@
-"""SQL building blocks for the provider: output CRS, CQL2 filters, datetime, engine.
+"""SQL building blocks of the items and tiles: output CRS, GeoJSON, properties, engine.
 
 Rules: every request value is a bound parameter; identifiers and SQL fragments come only from
 ``collections.py``; SRIDs are integers (``ST_Transform(geom, 4326)``) because a text SRID makes
@@ -9,19 +9,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any
 
-from geoalchemy2 import Geometry
-from pygeoapi.provider.base import ProviderInvalidQueryError
 from pyproj import CRS
-from sqlalchemy import Boolean, DateTime, Float, Integer, Text, create_engine, func, literal_column
-from sqlalchemy.dialects import postgresql
-from sqlalchemy.engine import Engine
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy import create_engine
+from sqlalchemy.engine import Connection, Engine
 
 from cadastre_gis.db import normalize_url
+from cadastre_gis.errors import InvalidInput
 
 from .collections import STORAGE_SRID, Collection
 
@@ -55,7 +50,7 @@ def output_crs(uri: str | None) -> OutputCrs:
         return OutputCrs(OGC_CRS, 4326, False, 7)
     m = re.fullmatch(r"http://www\.opengis\.net/def/crs/EPSG/0/(\d+)", uri)
     if not m or int(m.group(1)) not in OUTPUT_SRIDS:
-        raise ProviderInvalidQueryError(user_msg=f"unsupported crs; use one of {SUPPORTED_CRS}")
+        raise InvalidInput(f"unsupported crs; use one of {', '.join(SUPPORTED_CRS)}")
     srid = int(m.group(1))
     geographic = CRS.from_epsg(srid).is_geographic
     return OutputCrs(uri, srid, _north_first(srid), 7 if geographic else 3)
@@ -93,115 +88,10 @@ def engine(url: str) -> Engine:
                          connect_args={"options": "-c max_parallel_workers_per_gather=0"})
 
 
-# ---------------------------------------------------------------------------------------
-# CQL2 (parsed by pygeoapi with pygeofilter) -> SQLAlchemy expression with bound values
-# ---------------------------------------------------------------------------------------
+def read_connect(url: str) -> Connection:
+    """A connection for a read: a replica when the web layer allows one for this request
+    (``cadastre_gis.db.replica_connect``), else this module's engine on the primary."""
+    from cadastre_gis.db import replica_connect
 
-_SQL_TYPES = {"integer": Integer, "number": Float, "boolean": Boolean, "string": Text}
-
-
-def field_mapping(coll: Collection) -> dict[str, ColumnElement]:
-    """Queryable name -> column: only public fields and the geometry."""
-    mapping: dict[str, ColumnElement] = {}
-    for f in coll.fields:
-        typ = DateTime(timezone=True) if f.format == "date-time" else _SQL_TYPES[f.type]()
-        mapping[f.name] = literal_column(f.sql, type_=typ)
-    geom = literal_column("t.geom", type_=Geometry(srid=STORAGE_SRID))
-    mapping["geometry"] = geom
-    mapping["geom"] = geom
-    return mapping
-
-
-def _evaluator_class() -> type:
-    from pygeofilter import ast, values
-    from pygeofilter.backends.evaluator import handle
-    from pygeofilter.backends.sqlalchemy.evaluate import SQLAlchemyFilterEvaluator
-
-    def _box(x1: float, y1: float, x2: float, y2: float, srid: int) -> Any:
-        env = func.ST_MakeEnvelope(float(x1), float(y1), float(x2), float(y2), int(srid))
-        return env if srid == STORAGE_SRID else func.ST_Transform(env, STORAGE_SRID)
-
-    class Evaluator(SQLAlchemyFilterEvaluator):  # type: ignore[misc]
-        """pygeofilter's SQLAlchemy evaluator with envelopes reprojected to storage."""
-
-        @handle(values.Envelope)
-        def envelope(self, node: Any) -> Any:
-            return _box(node.x1, node.y1, node.x2, node.y2, 4326)
-
-        @handle(ast.BBox)
-        def bbox(self, node: Any, lhs: Any) -> Any:
-            srid = 4326
-            if node.crs:
-                m = re.search(r"(\d+)$", str(node.crs))
-                srid = int(m.group(1)) if m else 4326
-            return lhs.ST_Intersects(_box(node.minx, node.miny, node.maxx, node.maxy, srid))
-
-        @handle(ast.Function)
-        def function(self, node: Any, *arguments: Any) -> Any:
-            # CQL2 text writes an envelope literal as BBOX(x1, y1, x2, y2)
-            if node.name.lower() == "bbox" and len(arguments) in (4, 6):
-                a = [float(v) for v in arguments]
-                if len(a) == 6:
-                    a = [a[0], a[1], a[3], a[4]]
-                return _box(a[0], a[1], a[2], a[3], 4326)
-            raise ProviderInvalidQueryError(user_msg=f"function {node.name[:40]} not supported")
-
-    return Evaluator
-
-
-_EVALUATOR: type | None = None
-
-
-def compile_filter(coll: Collection, node: Any) -> tuple[str, dict[str, Any]]:
-    """SQL text (pyformat placeholders) and bound values for a parsed CQL2 filter."""
-    global _EVALUATOR
-    if _EVALUATOR is None:
-        _EVALUATOR = _evaluator_class()
-    try:
-        expr = _EVALUATOR(field_mapping(coll), False).evaluate(node)
-    except ProviderInvalidQueryError:
-        raise
-    except KeyError as exc:
-        raise ProviderInvalidQueryError(
-            user_msg=f"unknown property in filter: {str(exc.args[0])[:60]}; see /queryables") from None
-    except Exception:
-        raise ProviderInvalidQueryError(user_msg="filter not supported") from None
-    if isinstance(expr, bool):
-        return ("true" if expr else "false"), {}
-    if not isinstance(expr, ColumnElement):
-        raise ProviderInvalidQueryError(user_msg="filter must be a predicate")
-    compiled = expr.compile(dialect=postgresql.psycopg2.dialect())
-    params = {f"f_{k}": v for k, v in compiled.params.items()}
-    sql = re.sub(r"%\((\w+)\)s", lambda m: f"%(f_{m.group(1)})s", str(compiled))
-    return sql, params
-
-
-# ---------------------------------------------------------------------------------------
-# datetime parameter
-# ---------------------------------------------------------------------------------------
-
-def _parse_time(value: str) -> datetime | None:
-    from dateutil.parser import isoparse
-
-    if value in ("..", ""):
-        return None
-    try:
-        t = isoparse(value)
-    except (ValueError, OverflowError):
-        raise ProviderInvalidQueryError(user_msg="datetime must be RFC 3339, e.g. "
-                                                 "2025-01-01T00:00:00Z or an interval a/b") from None
-    return t if t.tzinfo else t.replace(tzinfo=UTC)
-
-
-def parse_datetime(value: str) -> tuple[datetime | None, datetime | None, bool]:
-    """(start, end, is_instant) of a ``datetime`` parameter."""
-    if "/" in value:
-        a, _, b = value.partition("/")
-        start, end = _parse_time(a), _parse_time(b)
-        if start and end and start > end:
-            raise ProviderInvalidQueryError(user_msg="datetime interval ends before it starts")
-        return start, end, False
-    t = _parse_time(value)
-    if t is None:
-        return None, None, False
-    return t, t, True
+    c = replica_connect(url)
+    return c if c is not None else engine(url).connect()

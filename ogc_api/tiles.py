@@ -7,7 +7,8 @@ MVT provider passes a text SRID and spends ~11 ms per row setting PROJ up.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from pygeoapi.models.provider.base import TileMatrixSetEnum
 from pygeoapi.provider.base import ProviderInvalidQueryError, ProviderQueryError
@@ -15,16 +16,25 @@ from pygeoapi.provider.base_mvt import BaseMVTProvider
 from pygeoapi.provider.mvt_postgresql import MVTPostgreSQLProvider
 from pygeoapi.provider.tile import ProviderTileNotFoundError
 from pygeoapi.util import url_join
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
-from .collections import COLLECTIONS, Collection
+from cadastre_gis.errors import CadastreError, InvalidInput, NotFound
+
+from .collections import COLLECTIONS, TILED, Collection
 from .sql import engine
+
+if TYPE_CHECKING:
+    from cadastre_gis.settings import Settings
+
+    from .tile_cache import TileCache
 
 LOGGER = logging.getLogger(__name__)
 
 EXTENT = 4096
 BUFFER = 64
 WEB_MERCATOR_QUAD = "WebMercatorQuad"
+MVT_MEDIA_TYPE = "application/vnd.mapbox-vector-tile"
 
 
 def tile_sql(coll: Collection) -> str:
@@ -50,6 +60,108 @@ WITH b AS (
    LIMIT %(cap)s
 )
 SELECT ST_AsMVT(m, %(layer)s, {EXTENT}, 'geom') FROM m WHERE m.geom IS NOT NULL"""
+
+
+def tile_properties(c: Collection) -> dict[str, dict[str, str]]:
+    """JSON-schema types of the properties written into the tiles of ``c``."""
+    out = {}
+    for name in c.tile_fields:
+        f = c.field(name)
+        if f is not None:
+            out[name] = {"type": f.type}
+    for name, _expr in c.tile_extra:
+        out[name] = {"type": "string"}
+    return out
+
+
+def render(eng: Engine, coll: Collection, z: int, x: int, y: int) -> bytes:
+    """One MVT tile of ``coll`` (XYZ indices), b"" when empty."""
+    params = {"z": z, "x": x, "y": y, "cap": coll.tile_cap, "layer": coll.id}
+    with eng.connect() as conn:
+        value = conn.exec_driver_sql(tile_sql(coll), params).scalar()
+    return bytes(value) if value is not None else b""
+
+
+class TileQueryFailed(CadastreError):
+    """The tile could not be drawn."""
+
+    code = "NoApplicableCode"
+    status = 500
+
+
+@dataclass(frozen=True)
+class TileRequest:
+    """A checked tile address: collection and XYZ indices."""
+
+    coll: Collection
+    z: int
+    x: int
+    y: int
+
+
+def parse(collection_id: str, tms: str, z: str, y: str, x: str,
+          fmt: str | None = None) -> TileRequest:
+    """Check a tile URL (OGC order z/y/x); raise NotFound / InvalidInput with a short message.
+
+    No ``f`` means the default (and only) encoding, MVT.
+    """
+    coll = COLLECTIONS.get(collection_id)
+    if coll is None or collection_id not in TILED:
+        raise NotFound(f"no tiles for collection {collection_id!r}")
+    if tms != WEB_MERCATOR_QUAD:
+        raise NotFound("only WebMercatorQuad tiles are served")
+    if fmt not in (None, "", "mvt"):
+        raise InvalidInput("tiles are served as f=mvt (Mapbox Vector Tiles) only")
+    try:
+        zi, yi, xi = int(z), int(y), int(x)
+    except ValueError:
+        raise InvalidInput("tile indices must be integers") from None
+    if not coll.min_zoom <= zi <= coll.max_zoom:
+        raise NotFound(f"zoom {zi} outside {coll.min_zoom}..{coll.max_zoom} for {coll.id}")
+    if not (0 <= xi < 2 ** zi and 0 <= yi < 2 ** zi):
+        raise NotFound("tile outside the tile matrix")
+    return TileRequest(coll, zi, xi, yi)
+
+
+def cache_of(settings: Settings) -> TileCache | None:
+    """The process's tile cache for these settings (None when turned off)."""
+    if settings.tile_cache_mb <= 0:
+        return None
+    from .tile_cache import cache_for
+
+    return cache_for(settings.data_path, settings.url(), settings.tile_cache_mb * 2 ** 20)
+
+
+def render_engine(settings: Settings, cache: TileCache | None) -> Engine:
+    """Where tiles are drawn: the primary.
+
+    Hook for replica routing: a replica may draw a tile only once it replayed past
+    ``cache.lsn`` (the primary's WAL position after the last invalidation), otherwise a tile
+    re-rendered right after an edit could cache the old geometry.
+    """
+    return engine(settings.url())
+
+
+def gzipped_tile(settings: Settings, t: TileRequest) -> tuple[bytes, bool]:
+    """Gzip bytes of a tile, from the cache or drawn now (and stored); ``(bytes, hit)``."""
+    from .tile_cache import compress
+
+    cache = cache_of(settings)
+    c = t.coll
+    if cache is not None:
+        hit = cache.get(c.id, t.z, t.x, t.y)
+        if hit is not None:
+            return hit, True
+    since = cache.begin() if cache is not None else 0
+    try:
+        mvt = render(render_engine(settings, cache), c, t.z, t.x, t.y)
+    except DBAPIError as exc:
+        LOGGER.error("tile query failed: %s", exc.orig)
+        raise TileQueryFailed() from None
+    gz = compress(mvt)
+    if cache is not None:
+        cache.store(c.id, t.z, t.x, t.y, gz, since)
+    return gz, False
 
 
 class CadastreTileProvider(BaseMVTProvider):
@@ -90,14 +202,11 @@ class CadastreTileProvider(BaseMVTProvider):
                 user_msg=f"zoom {zi} outside {c.min_zoom}..{c.max_zoom} for {c.id}")
         if not (0 <= xi < 2 ** zi and 0 <= yi < 2 ** zi):
             raise ProviderTileNotFoundError(user_msg="tile outside the tile matrix")
-        params = {"z": zi, "x": xi, "y": yi, "cap": c.tile_cap, "layer": c.id}
         try:
-            with engine(self.data).connect() as conn:
-                value = conn.exec_driver_sql(tile_sql(c), params).scalar()
+            return render(engine(self.data), c, zi, xi, yi)
         except DBAPIError as exc:
             LOGGER.error("tile query failed: %s", exc.orig)
             raise ProviderQueryError(user_msg="tile query failed") from None
-        return bytes(value) if value is not None else b""
 
     def get_html_metadata(self, dataset: str, server_url: str, layer: str, tileset: str,
                           title: str, description: str, keywords: Any, **kwargs: Any) -> dict:
@@ -137,15 +246,7 @@ class CadastreTileProvider(BaseMVTProvider):
         }
 
     def _tile_properties(self) -> dict[str, dict[str, str]]:
-        c = self.collection
-        out = {}
-        for name in c.tile_fields:
-            f = c.field(name)
-            if f is not None:
-                out[name] = {"type": f.type}
-        for name, _expr in c.tile_extra:
-            out[name] = {"type": "string"}
-        return out
+        return tile_properties(self.collection)
 
     def __repr__(self) -> str:
         return f"<CadastreTileProvider {self.collection.id}>"

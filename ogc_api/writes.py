@@ -1,12 +1,14 @@
 """OGC API Features Part 4 writes (create, replace, update, delete) for our provider.
 
 Only ``parcels``, ``buildings`` and ``incidents`` are writable. ``web/ogc.py`` has already
-checked the caller's role (401/403); here we check a registrar's districts, honour
+checked the caller's role (401/403) and passes everything else in a :class:`WriteRequest`
+(no request context is read here); here we check a registrar's districts, honour
 ``Content-Crs`` (reprojected in PostGIS to EPSG:32642, polygons promoted to MultiPolygon),
 make ``If-Match`` atomic with the write (``UPDATE … WHERE version = :v`` — of two clients
 holding the same ETag exactly one succeeds, the other gets 412 and nothing changes), record
 writes without ``If-Match`` as unconditional (or refuse them with 428 when the settings say
-so), and turn every database rule violation into a 4xx carrying the rule's message.
+so), and turn every database rule violation into a named domain error (4xx) carrying the
+rule's message. Bodies are bounded (size → 413, nesting depth → 400).
 
 Every SQL statement binds its values; column names come from the constant lists below.
 """
@@ -15,31 +17,30 @@ from __future__ import annotations
 
 import json
 import re
-from http import HTTPStatus
+from dataclasses import dataclass
 from typing import Any
 
-from pygeoapi.provider.base import ProviderGenericError
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from cadastre_gis import context as caller
+from cadastre_gis import registry
 from cadastre_gis.db import set_actor
 from cadastre_gis.errors import (
-    CadastreError,
     InvalidGeometry,
     InvalidInput,
     NotAuthenticated,
     NotAuthorized,
     NotFound,
     PreconditionRequired,
+    RetiredParcel,
     StaleVersion,
+    TooLarge,
     from_db_error,
-    http_status,
 )
 from cadastre_gis.policy import may_edit_district
 
-from . import context
-from .sql import engine, output_crs
+from .params import parse_crs_header
+from .sql import engine
 
 # collection -> (table, writable properties, geometry type, has registry lifespan)
 WRITABLE: dict[str, tuple[str, tuple[str, ...], str, bool]] = {
@@ -57,12 +58,27 @@ READ_ONLY = {"id", "district_id", "area_m2", "footprint_m2", "status", "version"
 """Properties a client reads and may send back (QGIS sends every field): ignored on write."""
 
 
-def provider_error(exc: CadastreError) -> ProviderGenericError:
-    """A pygeoapi provider error with the domain error's status, code and safe message."""
-    err = ProviderGenericError(user_msg=exc.message)
-    err.http_status_code = HTTPStatus(http_status(exc))
-    err.ogc_exception_code = exc.code
-    return err
+MAX_BODY = 5 * 1024 * 1024
+"""Largest Part 4 body (bytes): a parcel with tens of thousands of vertices fits."""
+MAX_TEXT = 2000
+"""Longest text property accepted on write."""
+MAX_DEPTH = 32
+"""Deepest JSON nesting of a Part 4 body (a MultiPolygon needs 6)."""
+
+
+@dataclass
+class WriteRequest:
+    """Everything a Part 4 write needs from the HTTP request."""
+
+    collection: str
+    method: str
+    """POST (create), PUT (replace), PATCH (update) or DELETE."""
+    account: dict[str, Any] | None
+    actor: str | None
+    body: bytes = b""
+    if_match: str | None = None
+    content_crs: str | None = None
+    require_if_match: bool = False
 
 
 def parse_if_match(value: str | None, collection: str, ident: int) -> int | None:
@@ -83,78 +99,100 @@ def _write_engine(url: str) -> Any:
     return engine(url).execution_options(isolation_level="READ COMMITTED")
 
 
-def _payload(item: Any) -> dict[str, Any]:
-    if isinstance(item, (bytes, bytearray)):
-        item = item.decode("utf-8")
-    if isinstance(item, str):
-        try:
-            item = json.loads(item)
-        except ValueError as exc:
-            raise InvalidInput("the body is not valid JSON") from exc
+def _depth(node: Any, limit: int) -> None:
+    """Refuse JSON nested deeper than ``limit`` (iteratively: no recursion to exhaust)."""
+    stack = [(node, 1)]
+    while stack:
+        value, d = stack.pop()
+        if d > limit:
+            raise InvalidInput(f"the body is nested deeper than {limit} levels")
+        if isinstance(value, dict):
+            stack.extend((v, d + 1) for v in value.values())
+        elif isinstance(value, list):
+            stack.extend((v, d + 1) for v in value)
+
+
+def parse_body(body: bytes) -> dict[str, Any]:
+    """A Part 4 body as a JSON object: bounded in size and depth, UTF-8, no NUL, finite."""
+    if len(body) > MAX_BODY:
+        raise TooLarge(f"the body is larger than {MAX_BODY // (1024 * 1024)} MB")
+    try:
+        textual = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidInput("the body is not valid UTF-8") from None
+    if "\x00" in textual or "\\u0000" in textual:
+        raise InvalidInput("the body contains a NUL character")
+    # a cheap bound before parsing: deeper bracket runs cannot be a feature
+    if textual.count("[") + textual.count("{") > 0 and (
+            max(len(r) for r in re.findall(r"[\[{\s]+", textual) or [""]) > 4 * MAX_DEPTH):
+        raise InvalidInput(f"the body is nested deeper than {MAX_DEPTH} levels")
+    try:
+        item = json.loads(textual, parse_constant=_refuse_constant)
+    except RecursionError:
+        raise InvalidInput(f"the body is nested deeper than {MAX_DEPTH} levels") from None
+    except ValueError:
+        raise InvalidInput("the body is not valid JSON") from None
+    _depth(item, MAX_DEPTH)
     if not isinstance(item, dict):
         raise InvalidInput("a GeoJSON Feature is required")
     return item
 
 
-def _crs() -> tuple[int, bool]:
-    """(srid, flip) of the request's Content-Crs (CRS84 when absent)."""
-    raw = (context.current().content_crs or "").strip().strip("<>").strip()
-    try:
-        crs = output_crs(raw or None)
-    except ProviderGenericError as exc:
-        raise InvalidInput("unsupported Content-Crs; use CRS84 or one of the collection's"
-                           " crs") from exc
-    return crs.srid, crs.flip
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number")
 
 
 class Writer:
     """Part 4 writes on one collection, in one transaction per request."""
 
-    def __init__(self, collection: str, url: str) -> None:
-        """Bind to a writable collection and the database URL of the provider."""
-        if collection not in WRITABLE:
-            raise provider_error(InvalidInput("this collection is read-only"))
-        self.cid = collection
-        self.table, self.fields, self.geom_type, self.registry = WRITABLE[collection]
+    def __init__(self, url: str, req: WriteRequest) -> None:
+        """Bind to a writable collection, the database URL and the request."""
+        if req.collection not in WRITABLE:
+            raise NotAuthorized(f"{req.collection[:40]} is read-only")
+        self.req = req
+        self.cid = req.collection
+        self.table, self.fields, self.geom_type, self.registry = WRITABLE[req.collection]
         self.url = url
+        self.etag: str | None = None
 
     # -- public --------------------------------------------------------------------------
-    def create(self, item: Any) -> int:
+    def create(self) -> int:
         """Insert a feature; returns its id."""
-        return self._guard(lambda c: self._create(c, _payload(item)))
+        item = parse_body(self.req.body)
+        return self._guard(lambda c: self._create(c, item))
 
-    def update(self, identifier: Any, item: Any) -> bool:
+    def update(self, identifier: str) -> int:
         """Replace (PUT) or update (PATCH) a feature under the If-Match precondition."""
-        return self._guard(lambda c: self._update(c, self._ident(identifier), _payload(item)))
+        item = parse_body(self.req.body)
+        return self._guard(lambda c: self._update(c, self._ident(c, identifier), item))
 
-    def delete(self, identifier: Any) -> bool:
+    def delete(self, identifier: str) -> int:
         """Retire a parcel or building (history kept), delete an incident."""
-        return self._guard(lambda c: self._delete(c, self._ident(identifier)))
+        return self._guard(lambda c: self._delete(c, self._ident(c, identifier)))
 
     # -- internals -----------------------------------------------------------------------
     def _guard(self, fn: Any) -> Any:
-        account = caller.account()
+        account = self.req.account
         if account is None:
-            raise provider_error(NotAuthenticated("authentication required"))
+            raise NotAuthenticated("authentication required")
         try:
             with _write_engine(self.url).begin() as c:
-                set_actor(c, caller.actor() or f"{account['role']}:{account['username']}")
+                set_actor(c, self.req.actor or f"{account['role']}:{account['username']}")
+                if self.registry:
+                    registry.act_for(c, account)  # the database holds the account's districts
                 return fn(c)
-        except CadastreError as exc:
-            raise provider_error(exc) from None
         except DBAPIError as exc:
-            raise provider_error(from_db_error(exc)) from None
+            raise from_db_error(exc) from None
 
-    def _ident(self, identifier: Any) -> int:
+    def _ident(self, c: Any, identifier: str) -> int:
         s = str(identifier)
         if not re.fullmatch(r"[0-9]{1,18}", s):
             # by cadastral number, as the GET endpoint allows
-            with engine(self.url).connect() as c:
-                row = c.execute(text(f'SELECT id FROM "{self.table}" WHERE cadastral_number = :n'
-                                     " AND status = 'active'"), {"n": s}).scalar() \
-                    if self.registry else None
+            row = c.execute(text(f'SELECT id FROM "{self.table}" WHERE cadastral_number = :n'
+                                 " AND status = 'active'"), {"n": s}).scalar() \
+                if self.registry and "\x00" not in s else None
             if row is None:
-                raise provider_error(NotFound("item not found"))
+                raise NotFound("item not found")
             return int(row)
         return int(s)
 
@@ -162,7 +200,8 @@ class Writer:
         """Input GeoJSON geometry → EWKB hex in EPSG:32642 of the collection's type."""
         if not isinstance(geom, dict) or "type" not in geom:
             raise InvalidGeometry("a GeoJSON geometry is required")
-        srid, flip = _crs()
+        crs = parse_crs_header(self.req.content_crs)
+        srid, flip = crs.srid, crs.flip
         expr = "ST_SetSRID(ST_GeomFromGeoJSON(:g), :s)"
         if flip:
             expr = f"ST_FlipCoordinates({expr})"
@@ -190,10 +229,16 @@ class Writer:
         unknown = [k for k in props if k not in self.fields and k not in READ_ONLY]
         if unknown:
             raise InvalidInput(f"unknown or private properties: {', '.join(sorted(unknown))[:200]}")
-        return {k: v for k, v in props.items() if k in self.fields}
+        values = {k: v for k, v in props.items() if k in self.fields}
+        for k, v in values.items():
+            if isinstance(v, str) and len(v) > MAX_TEXT:
+                raise InvalidInput(f"{k} is longer than {MAX_TEXT} characters")
+            if not (v is None or isinstance(v, str | int | float | bool)):
+                raise InvalidInput(f"{k} must be a plain value")
+        return values
 
     def _check_district(self, c: Any, district_ids: list[int | None]) -> None:
-        account = caller.account() or {}
+        account = self.req.account or {}
         if self.cid == "incidents" or account.get("role") == "admin":
             return
         for d in district_ids:
@@ -255,8 +300,8 @@ class Writer:
         self._set_etag(c, ident)
         return int(ident)
 
-    def _update(self, c: Any, ident: int, item: dict[str, Any]) -> bool:
-        req = context.current()
+    def _update(self, c: Any, ident: int, item: dict[str, Any]) -> int:
+        req = self.req
         expected = parse_if_match(req.if_match, self.cid, ident)
         if expected is None and req.if_match is None and req.require_if_match:
             raise PreconditionRequired("If-Match is required: GET the item and send its ETag")
@@ -271,7 +316,8 @@ class Writer:
                                  f' FROM "{self.table}" WHERE id = :i{active}'),
                             {"i": ident}).first()
         if current is None:
-            raise NotFound("item not found")
+            retired = registry.retired_message(c, self.table, ident) if self.registry else None
+            raise RetiredParcel(retired) if retired else NotFound("item not found")
         if self.registry:
             self._check_district(c, [current[1], *self._numbers_districts(
                 c, values.get("cadastral_number"))])
@@ -281,7 +327,7 @@ class Writer:
         if self.registry:
             sets.append("transaction_id = :tx")
         else:
-            sets += ["version = version + 1", "updated_at = now()"]
+            sets += ["version = version + 1", "updated_at = cadastre_now()"]
         params = {**values, "i": ident, "v": expected, "tx": tx}
         # The precondition and the write are one statement: a concurrent writer holding the
         # same ETag waits for our row lock, then finds the version changed (0 rows) → 412.
@@ -294,10 +340,10 @@ class Writer:
             raise StaleVersion(f"{self.cid[:-1]} {ident} changed (now version {now}); GET it"
                                " again and retry with the new ETag")
         self._set_etag(c, ident)
-        return True
+        return ident
 
-    def _delete(self, c: Any, ident: int) -> bool:
-        req = context.current()
+    def _delete(self, c: Any, ident: int) -> int:
+        req = self.req
         expected = parse_if_match(req.if_match, self.cid, ident)
         if expected is None and req.if_match is None and req.require_if_match:
             raise PreconditionRequired("If-Match is required: GET the item and send its ETag")
@@ -309,7 +355,7 @@ class Writer:
             self._check_district(c, [row[0]])
             tx = self._note(c, ident, "DELETE", expected)
             n = c.execute(text(
-                f'UPDATE "{self.table}" SET status = \'retired\', valid_to = greatest(now(), valid_from),'
+                f'UPDATE "{self.table}" SET status = \'retired\', valid_to = greatest(cadastre_now(), valid_from),'
                 " transaction_id = :tx WHERE id = :i AND status = 'active'"
                 " AND (CAST(:v AS integer) IS NULL OR version = :v)"),
                 {"i": ident, "v": expected, "tx": tx}).rowcount
@@ -319,10 +365,10 @@ class Writer:
                           {"i": ident, "v": expected}).rowcount
         if n == 0:
             raise StaleVersion(f"{self.cid[:-1]} {ident} changed; GET it again and retry")
-        return True
+        return ident
 
     def _set_etag(self, c: Any, ident: int) -> None:
         v = c.execute(text(f'SELECT version FROM "{self.table}" WHERE id = :i'),
                       {"i": ident}).scalar()
         if v is not None:
-            context.current().etag = f'"{self.cid}-{ident}-v{v}"'
+            self.etag = f'"{self.cid}-{ident}-v{v}"'

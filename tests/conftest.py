@@ -56,7 +56,8 @@ def server_url(data_dir: Path) -> str:
     explicit = os.environ.get("CADASTRE_TEST_DATABASE_URL")
     if explicit:
         return explicit
-    cluster = Cluster(Settings(data_dir=data_dir))
+    # a throwaway cluster: no WAL archive (tests/test_backup.py makes its own cluster)
+    cluster = Cluster(Settings(data_dir=data_dir, wal_archive=False))
     cluster.start()
     return cluster.url("postgres")
 
@@ -133,6 +134,39 @@ def db(engine: Engine) -> Iterator[Connection]:
     finally:
         tx.rollback()
         conn.close()
+
+
+class Clock:
+    """The registry clock (``cadastre_clock``) moved for every connection, the app's included."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.moved = False
+
+    def set(self, offset: str) -> None:
+        """Committed: ``cadastre_now()`` = now() + ``offset`` (e.g. '1 day', '1 year') everywhere."""
+        with self.engine.begin() as c:
+            c.execute(text("UPDATE cadastre_clock SET offset_by = CAST(:o AS interval),"
+                           " fixed_at = NULL"), {"o": offset})
+        self.moved = True
+
+    def reset(self) -> None:
+        """Back to the real time."""
+        self.set("0")
+        self.moved = False
+
+
+@pytest.fixture()
+def clock(engine: Engine) -> Iterator[Clock]:
+    """Move the registry clock for all connections; reset after the test.
+
+    Request it *before* ``db`` when both are used (teardown runs in reverse order, and the
+    reset must not wait for the test's own open transaction).
+    """
+    c = Clock(engine)
+    yield c
+    if c.moved:
+        c.reset()
 
 
 @pytest.fixture(scope="session")

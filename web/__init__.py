@@ -6,10 +6,10 @@ import importlib
 import logging
 from typing import Any
 
-from flask import Flask, g, jsonify, request
+from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from cadastre_gis.errors import CadastreError, http_status
+from cadastre_gis.errors import CadastreError
 from cadastre_gis.settings import Settings
 
 # One module per area; each exposes ``bp`` (a Blueprint). Areas not present yet are skipped,
@@ -17,7 +17,7 @@ from cadastre_gis.settings import Settings
 BLUEPRINTS = [
     "web.auth", "web.health", "web.portal", "web.search", "web.my", "web.taxes",
     "web.staff", "web.notary", "web.extracts", "web.situation", "web.open311", "web.analytics",
-    "web.ogc",
+    "web.ogc", "web.l10n", "web.report",
 ]
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,24 @@ def create_app(settings: Settings | None = None, **config: Any) -> Flask:
     app.config.update(config)
     app.extensions["cadastre_settings"] = settings
 
-    from . import i18n, security
+    from . import compression, i18n, metrics, proxy, security
+    from . import db as web_db
+
+    # First: Flask runs after_request handlers in reverse order of registration, so the
+    # compressor runs last and every other handler sees the plain body.
+    compression.init_app(app)
+    proxy.init_app(app, settings)
+    web_db.init_app(app)
+    metrics.init_app(app)
+
+    @app.before_request
+    def _public_address() -> None:
+        # Domain code (extract QR codes and verification URLs) reads it without Flask.
+        from cadastre_gis import context
+
+        from .urls import base_url
+
+        context.set_base_url(base_url())
 
     i18n.init_app(app)
     security.init_app(app)
@@ -57,7 +74,8 @@ def create_app(settings: Settings | None = None, **config: Any) -> Flask:
 
     @app.errorhandler(CadastreError)
     def _domain_error(exc: CadastreError):  # type: ignore[no-untyped-def]
-        status = http_status(exc)
+        # the one adapter for domain errors: pages, JSON, OGC items and processes
+        status = int(exc.http_status_code)
         if _wants_html():
             from flask import render_template
 
@@ -74,18 +92,14 @@ def create_app(settings: Settings | None = None, **config: Any) -> Flask:
             from flask import render_template
 
             return render_template("error.html", status=exc.code, message=exc.description), exc.code
-        return jsonify({"code": exc.name, "description": exc.description}), exc.code
+        # keep the headers an HTTP error defines (405 carries Allow)
+        extra = {k: v for k, v in exc.get_headers() if k.lower() != "content-type"}
+        return jsonify({"code": exc.name, "description": exc.description}), exc.code, extra
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):  # type: ignore[no-untyped-def]
         log.exception("unhandled error on %s %s", request.method, request.path)
         return jsonify({"code": "ServerError", "description": "internal error"}), 500
-
-    @app.teardown_appcontext
-    def _close(_exc: BaseException | None) -> None:
-        conn = g.pop("db_conn", None)
-        if conn is not None:
-            conn.close()
 
     return app
 

@@ -50,11 +50,11 @@ def overdue(where: str, params: dict[str, Any], limit: int = 500) -> list[dict[s
     rows = conn().execute(text(f"""
         SELECT i.id, i.category, i.status, i.priority, coalesce(d.name, '') AS district,
                coalesce(s.name, '') AS service, i.reported_at, i.deadline,
-               round((extract(epoch FROM now() - i.deadline) / 3600)::numeric, 1)::float
+               round((extract(epoch FROM cadastre_now() - i.deadline) / 3600)::numeric, 1)::float
                  AS hours_overdue
           FROM incident i LEFT JOIN district d ON d.id = i.district_id
           LEFT JOIN service s ON s.id = i.service_id
-         WHERE {where} AND i.deadline < now()
+         WHERE {where} AND i.deadline < cadastre_now()
            AND i.status IN ('new','triaged','dispatched','in_progress')
          ORDER BY i.deadline LIMIT :lim"""), {**params, "lim": limit}).mappings()
     return [dict(r) for r in rows]

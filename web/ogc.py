@@ -6,6 +6,7 @@ config from our settings and route to pygeoapi's API functions ourselves.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from typing import Any
 
@@ -13,59 +14,83 @@ from flask import Blueprint, Flask, Response, current_app, make_response, reques
 
 from cadastre_gis import context
 
+from .compression import identity_etags
 from .security import current_account, current_actor, require
+from .urls import ogc_url
 
 bp = Blueprint("ogc", __name__, url_prefix="/ogc")
 
 
 def init_app(app: Flask) -> None:
-    """Build pygeoapi's API for this app and register the /ogc routes."""
-    from pygeoapi.api import API
-    from pygeoapi.openapi import get_oas
-
+    """Give the app its pygeoapi API objects (one per public root) and the /ogc routes."""
     from ogc_api import patches
-    from ogc_api.config import build_config
-    from ogc_api.openapi import localize
 
-    settings = app.extensions["cadastre_settings"]
-    config = build_config(settings)
     patches.install()
-    openapi = localize(get_oas(config, fail_on_invalid_collection=False))
-    api_ = API(config, openapi)
-    # pygeoapi 0.24 renders the TileMatrixSets pages with the whole config as template
-    # config; a top-level 'path' makes those pages use our offline templates too.
-    api_.tpl_config["path"] = config["server"]["templates"]["path"]
-    app.extensions["pygeoapi"] = api_
-    app.extensions["pygeoapi_config"] = config
+    app.extensions["pygeoapi_apis"] = ApiCache(app.extensions["cadastre_settings"])
     app.register_blueprint(bp)
 
 
-def api() -> Any:
-    """The app's pygeoapi API object."""
-    return current_app.extensions["pygeoapi"]
+class ApiCache:
+    """pygeoapi API objects by public root URL, built from the same settings (small LRU).
 
-
-def dispatch(fn: Callable, *args: Any, skip_valid_check: bool = False,
-             raw: bool = False) -> Response:
-    """Run one pygeoapi API function for the current request.
-
-    ``raw``: an items request whose features may come back as PostGIS's JSON text
-    (see ``_items_page``).
+    pygeoapi writes every link (landing page, collections, OpenAPI ``servers``, TileJSON,
+    HTML assets) from ``config['server']['url']`` when the API object is built, so a server
+    reached at several addresses (a port, a proxy with a prefix, a host name) keeps one API
+    object per address instead of rewriting pygeoapi's output or its internals.
     """
-    from pygeoapi.api import APIRequest, apply_gzip
 
-    from ogc_api import context as ogc_context
+    def __init__(self, settings: Any, size: int = 8) -> None:
+        import threading
+        from collections import OrderedDict
+
+        self.settings = settings
+        self.size = size
+        self._apis: OrderedDict[str, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, root: str) -> Any:
+        """The API object whose links start with ``root`` (built on first use)."""
+        with self._lock:
+            a = self._apis.get(root)
+            if a is not None:
+                self._apis.move_to_end(root)
+                return a
+        a = self._build(root)
+        with self._lock:
+            a = self._apis.setdefault(root, a)
+            while len(self._apis) > self.size:
+                self._apis.popitem(last=False)
+        return a
+
+    def _build(self, root: str) -> Any:
+        from pygeoapi.api import API
+        from pygeoapi.openapi import get_oas
+
+        from ogc_api.config import build_config
+        from ogc_api.openapi import localize
+
+        config = build_config(self.settings, root)
+        api_ = API(config, localize(get_oas(config, fail_on_invalid_collection=False)))
+        # pygeoapi 0.24 renders the TileMatrixSets pages with the whole config as template
+        # config; a top-level 'path' makes those pages use our offline templates too.
+        api_.tpl_config["path"] = config["server"]["templates"]["path"]
+        return api_
+
+
+def api() -> Any:
+    """The pygeoapi API object for the current request's public address."""
+    from .urls import base_url
+
+    return current_app.extensions["pygeoapi_apis"].get(base_url())
+
+
+def dispatch(fn: Callable, *args: Any, skip_valid_check: bool = False) -> Response:
+    """Run one pygeoapi API function for the current request (everything but items)."""
+    from pygeoapi.api import APIRequest, apply_gzip
 
     a = api()
     context.set_caller(current_account(), current_actor())
-    ogc_req = ogc_context.begin(a.base_url.rstrip("/") + request.path[len(bp.url_prefix or ""):],
-                                list(request.args.items(multi=True)))
-    ogc_req.method = request.method
-    ogc_req.if_match = request.headers.get("If-Match")
-    ogc_req.content_crs = request.headers.get("Content-Crs")
-    ogc_req.require_if_match = current_app.extensions["cadastre_settings"].require_if_match
     api_request = APIRequest.from_flask(request, a.locales)
-    ogc_req.raw_ok = raw and api_request.format in (None, "json")
     if not skip_valid_check and not api_request.is_valid():
         headers, status, content = a.get_format_exception(api_request)
     else:
@@ -138,42 +163,152 @@ def schema(collection_id: str) -> Response:
     return dispatch(core.get_collection_schema, collection_id)
 
 
-@bp.route("/collections/<path:collection_id>/items", methods=["GET", "POST", "OPTIONS"],
-          provide_automatic_options=False)
-@bp.route("/collections/<path:collection_id>/items/<path:item_id>",
-          methods=["GET", "PUT", "PATCH", "DELETE", "OPTIONS"], provide_automatic_options=False)
-def items(collection_id: str, item_id: str | None = None) -> Response:
-    """Items: read (public) and, for authorized roles, write (Part 4)."""
-    import pygeoapi.api.itemtypes as it
+WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 
-    m = request.method
-    if m in ("POST", "PUT", "PATCH", "DELETE") and not (
-            m == "POST" and item_id is None and request.content_type
-            and not request.content_type.startswith("application/geo+json")):
+
+@bp.route("/collections/<path:collection_id>/items", methods=["GET", "HEAD", "POST", "OPTIONS"],
+          provide_automatic_options=False)
+def items(collection_id: str) -> Response:
+    """Items: read (public; POST with a CQL2 JSON body searches) or create (Part 4)."""
+    from ogc_api import items as reads
+
+    coll = reads.collection(collection_id)
+    if request.method == "OPTIONS":
+        return _options(collection_id, item=False)
+    if request.method == "POST" and _is_feature_body():
         require(f"features.write.{collection_id}")
-    if item_id is None:
-        if m == "POST":
-            if request.content_type and request.content_type.startswith("application/geo+json"):
-                return _written(dispatch(it.manage_collection_item, "create", collection_id,
-                                         skip_valid_check=True))
-            return _items_page(dispatch(it.get_collection_items, collection_id,
-                                        skip_valid_check=True, raw=True))
-        if m == "OPTIONS":
-            return _allow(dispatch(it.manage_collection_item, "options", collection_id,
-                                   skip_valid_check=True), item=False)
-        return _items_page(dispatch(it.get_collection_items, collection_id,
-                                    skip_valid_check=True, raw=True))
-    if m == "DELETE":
-        return _written(dispatch(it.manage_collection_item, "delete", collection_id, item_id,
-                                 skip_valid_check=True))
-    if m in ("PUT", "PATCH"):
-        return _written(dispatch(it.manage_collection_item, "update", collection_id, item_id,
-                                 skip_valid_check=True))
+        w = _writer(collection_id, "POST")
+        new_id = w.create()
+        response = make_response("", 201)
+        response.headers["Location"] = f"{ogc_url()}/collections/{collection_id}/items/{new_id}"
+        return _etag(response, w.etag)
+    body = _cql2_body() if request.method == "POST" else None
+    q = _items_query(coll, body)
+    return _items_response(coll, q)
+
+
+@bp.route("/collections/<path:collection_id>/items/<path:item_id>",
+          methods=["GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS"],
+          provide_automatic_options=False)
+def item(collection_id: str, item_id: str) -> Response:
+    """One item: read (public) or replace/update/delete (Part 4)."""
+    from ogc_api import items as reads
+
+    coll = reads.collection(collection_id)
+    m = request.method
     if m == "OPTIONS":
-        return _allow(dispatch(it.manage_collection_item, "options", collection_id, item_id,
-                               skip_valid_check=True), item=True)
-    response = dispatch(it.get_collection_item, collection_id, item_id)
-    return _with_etag(response, cache_seconds=0)
+        return _options(collection_id, item=True)
+    if m in WRITE_METHODS:
+        require(f"features.write.{collection_id}")
+        w = _writer(collection_id, m)
+        if m == "DELETE":
+            w.delete(item_id)
+            return make_response("", 200)
+        w.update(item_id)
+        return _etag(make_response("", 204), w.etag)
+    return _item_response(coll, item_id)
+
+
+def _settings() -> Any:
+    return current_app.extensions["cadastre_settings"]
+
+
+def _is_feature_body() -> bool:
+    ctype = (request.mimetype or "").lower()
+    return ctype in ("application/geo+json", "application/json") and not \
+        request.args.get("filter-lang") and ctype != "application/query-cql-json"
+
+
+def _cql2_body() -> Any:
+    """A CQL2 JSON filter sent as the body of a POST search (None without a body)."""
+    from ogc_api.writes import parse_body
+
+    raw = request.get_data(cache=False)
+    return parse_body(raw) if raw.strip() else None
+
+
+def _items_query(coll: Any, body: Any) -> Any:
+    from ogc_api.params import check_query_bytes, parse_items
+
+    check_query_bytes(request.query_string)
+    s = _settings()
+    return parse_items(coll, list(request.args.items(multi=True)),
+                       default_limit=s.default_limit, max_limit=s.max_limit,
+                       accept=request.headers.get("Accept"), body=body)
+
+
+def _items_response(coll: Any, q: Any) -> Response:
+    from ogc_api import answers
+
+    return _answer(answers.items(_settings().url(), ogc_url(), api(), _locale(), coll, q))
+
+
+def _item_response(coll: Any, item_id: str) -> Response:
+    from ogc_api import answers
+    from ogc_api.params import parse_item_args
+
+    a = parse_item_args(coll, item_id, request.query_string,
+                        list(request.args.items(multi=True)), request.headers.get("Accept"))
+    return _answer(answers.item(_settings().url(), ogc_url(), api(), _locale(), coll, item_id,
+                                *a))
+
+
+def _answer(answer: Any) -> Response:
+    """An ``ogc_api.answers.Answer`` as a response (304 when If-None-Match names its ETag)."""
+    response = make_response(answer.body, 200)
+    for k, v in answer.headers.items():
+        response.headers[k] = v
+    if answer.etag:
+        response.headers["ETag"] = answer.etag
+        inm = identity_etags(request.headers.get("If-None-Match")) or ""
+        if answer.etag in [t.strip() for t in inm.split(",")]:
+            response.status_code = 304
+            response.set_data(b"")
+    return response
+
+
+def _locale() -> Any:
+    from pygeoapi.api import APIRequest
+
+    return APIRequest.from_flask(request, api().locales).locale
+
+
+def _writer(collection_id: str, method: str) -> Any:
+    from ogc_api.writes import Writer, WriteRequest
+
+    req = WriteRequest(collection=collection_id, method=method, account=current_account(),
+                       actor=current_actor(), body=request.get_data(cache=False),
+                       if_match=identity_etags(request.headers.get("If-Match")),
+                       content_crs=request.headers.get("Content-Crs"),
+                       require_if_match=_settings().require_if_match)
+    return Writer(_settings().url(), req)
+
+
+def _etag(response: Response, etag: str | None) -> Response:
+    if etag:
+        response.headers["ETag"] = etag
+    return response
+
+
+def _options(collection_id: str, item: bool) -> Response:
+    """OPTIONS: the methods QGIS looks for (it enables editing only from ``Allow``).
+
+    Write methods are listed only for callers whose role may write the collection, so QGIS
+    offers editing to a registrar and not to a viewer or an anonymous user.
+    """
+    from cadastre_gis import policy
+    from ogc_api.writes import WRITABLE
+
+    from .security import current_role
+
+    allow = ["HEAD", "GET"]
+    if collection_id in WRITABLE and policy.allowed(current_role(),
+                                                    f"features.write.{collection_id}"):
+        allow += ["PUT", "PATCH", "DELETE"] if item else ["POST"]
+    allow.append("OPTIONS")
+    response = make_response("", 200)
+    response.headers["Allow"] = ", ".join(allow)
+    return response
 
 
 @bp.route("/collections/<path:collection_id>/tiles")
@@ -196,98 +331,48 @@ def tiles_metadata(collection_id: str, tms: str) -> Response:
 
 @bp.route("/collections/<path:collection_id>/tiles/<tms>/<z>/<y>/<x>")
 def tile(collection_id: str, tms: str, z: str, y: str, x: str) -> Response:
-    """One tile (OGC order: tileMatrix/tileRow/tileCol = z/y/x)."""
-    import pygeoapi.api.tiles as tiles
+    """One MVT tile (OGC order: tileMatrix/tileRow/tileCol = z/y/x), from the tile cache.
 
-    from ogc_api.collections import COLLECTIONS
-
-    response = dispatch(tiles.get_collection_tiles_data, collection_id, tms, z, y, x,
-                        skip_valid_check=True)
-    coll = COLLECTIONS.get(collection_id)
-    return _with_etag(response, cache_seconds=coll.cache_seconds if coll else 60)
-
-
-def _allow(response: Response, item: bool) -> Response:
-    """OPTIONS: the methods QGIS looks for (it enables editing only from ``Allow``).
-
-    Write methods are listed only for callers whose role may write the collection, so QGIS
-    offers editing to a registrar and not to a viewer or an anonymous user.
+    Stored gzip-compressed: sent as ``Content-Encoding: gzip`` to clients that accept it,
+    decompressed for the others (so no later layer compresses it again).
     """
-    from cadastre_gis import policy
+    import gzip
 
-    from .security import current_role
+    from ogc_api import tiles
 
-    allow = [x.strip() for x in response.headers.get("Allow", "").split(",") if x.strip()]
-    if item and "PUT" in allow and "PATCH" not in allow:
-        allow.insert(allow.index("PUT") + 1, "PATCH")
-    cid = (request.view_args or {}).get("collection_id", "")
-    if not policy.allowed(current_role(), f"features.write.{cid}"):
-        allow = [m for m in allow if m not in ("POST", "PUT", "PATCH", "DELETE")]
-    if allow and "OPTIONS" not in allow:
-        allow.append("OPTIONS")
-    if allow:
-        response.headers["Allow"] = ", ".join(allow)
-    return response
-
-
-def _written(response: Response) -> Response:
-    """After a Part 4 write: the item's new ETag (its version), so a client can write again."""
-    from ogc_api import context as ogc_context
-
-    etag = ogc_context.current().etag
-    if response.status_code in (200, 201, 204) and etag and request.method != "DELETE":
-        response.headers["ETag"] = etag
-    return response
-
-
-def _items_page(response: Response) -> Response:
-    """Splice PostGIS's features JSON into pygeoapi's page; drop a wrong next link.
-
-    Our provider hands pygeoapi a placeholder list (see ``ogc_api.provider``) so that the
-    features are never parsed into Python objects and dumped again; pygeoapi serializes it
-    as ``"features":[]``, which we replace here with the JSON text from PostGIS.
-    """
-    import json
-
-    from ogc_api import context as ogc_context
-
-    req = ogc_context.current()
-    if req.raw_features is not None:
-        if response.status_code == 200:
-            body = response.get_data(as_text=True)
-            marker = '"features":[]'
-            i = body.find(marker)
-            if i < 0:  # never expected: fail loudly rather than serve an empty page
-                raise RuntimeError("features placeholder missing from the items page")
-            response.set_data(body[:i] + '"features":' + req.raw_features
-                              + body[i + len(marker):])
-        req.raw_features = None
-    if (req.drop_next and response.status_code == 200
-            and "json" in (response.content_type or "")):
-        doc = json.loads(response.get_data())
-        doc["links"] = [link for link in doc.get("links", []) if link.get("rel") != "next"]
-        response.set_data(json.dumps(doc, ensure_ascii=False))
+    t = tiles.parse(collection_id, tms, z, y, x, request.args.get("f"))
+    gz, hit = tiles.gzipped_tile(current_app.extensions["cadastre_settings"], t)
+    tag = hashlib.blake2b(gz, digest_size=12).hexdigest()
+    if request.accept_encodings["gzip"] > 0:
+        response = Response(gz, mimetype=tiles.MVT_MEDIA_TYPE)
+        response.headers["Content-Encoding"] = "gzip"
+        etag = f'"{tag}-gz"'
+    else:
+        response = Response(gzip.decompress(gz), mimetype=tiles.MVT_MEDIA_TYPE)
+        etag = f'"{tag}"'
+    response.headers["Vary"] = "Accept-Encoding"
+    response.headers["X-Tile-Cache"] = "hit" if hit else "miss"
+    response.headers["ETag"] = etag
+    response.headers["Cache-Control"] = f"public, max-age={t.coll.cache_seconds}"
+    if etag in [v.strip() for v in request.headers.get("If-None-Match", "").split(",")]:
+        response.status_code = 304
+        response.set_data(b"")
+        response.headers.pop("Content-Encoding", None)
     return response
 
 
 def _with_etag(response: Response, cache_seconds: int) -> Response:
-    """Add ETag (the provider's version tag, else a content hash), Cache-Control, 304."""
+    """Tiles: add ETag (a content hash), Cache-Control, 304."""
     import hashlib
-
-    from ogc_api import context as ogc_context
 
     if response.status_code != 200:
         return response
-    etag = ogc_context.current().etag
-    fmt = request.args.get("f")
-    if etag and fmt not in (None, "json"):
-        etag = None  # the version tag names the JSON representation only
-    if etag is None:
-        etag = '"' + hashlib.blake2b(response.get_data(), digest_size=12).hexdigest() + '"'
+    etag = '"' + hashlib.blake2b(response.get_data(), digest_size=12).hexdigest() + '"'
     response.headers["ETag"] = etag
     response.headers["Cache-Control"] = (f"public, max-age={cache_seconds}" if cache_seconds
                                          else "no-cache")
-    if etag in [t.strip() for t in request.headers.get("If-None-Match", "").split(",")]:
+    inm = identity_etags(request.headers.get("If-None-Match")) or ""
+    if etag in [t.strip() for t in inm.split(",")]:
         response.status_code = 304
         response.set_data(b"")
     return response

@@ -19,6 +19,7 @@ from cadastre_gis import accounts, incidents
 from cadastre_gis.errors import CadastreError, NotAuthenticated
 
 from .db import conn, settings, write
+from .urls import absolute
 
 bp = Blueprint("open311", __name__, url_prefix="/open311/v2")
 
@@ -56,7 +57,7 @@ def _fmt(fmt: str) -> None:
 @bp.route("/discovery.json")
 def discovery():  # type: ignore[no-untyped-def]
     """Open311 discovery document."""
-    base = settings().base_url.rstrip("/") + "/open311/v2/"
+    base = absolute("/open311/v2/")
     return jsonify({"changeset": "2026-11-29T00:00:00Z", "contact": "situation center",
                     "key_service": "cadastre-gis tokens create NAME",
                     "endpoints": [{"specification": "http://wiki.open311.org/GeoReport_v2",

@@ -1,4 +1,14 @@
-"""Serve the app with gunicorn (a production WSGI server)."""
+"""Serve the app with gunicorn and evented (gevent) workers.
+
+Why gevent: an open Server-Sent Events stream (``/situation/stream``) would hold a thread of a
+threaded worker for as long as an operator keeps the dashboard open, so a few dozen operators
+exhausted the server. gunicorn's gevent worker runs every request in a greenlet: an idle stream
+is a socket and a queue, and one process serves thousands of them while it keeps answering OGC
+and portal requests. psycopg2 is a C library that would block the whole process while it waits
+for PostgreSQL; ``psycogreen`` installs psycopg2's wait callback so every query yields to the
+other greenlets instead. The standard library is monkey-patched by the gevent worker before the
+app is imported, so threads (the LISTEN hubs, the tile-cache listener) become greenlets too.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +17,9 @@ from typing import Any
 from gunicorn.app.base import BaseApplication
 
 from cadastre_gis.settings import Settings
+
+WORKER_CONNECTIONS = 4000
+"""Simultaneous connections per worker process (open streams included)."""
 
 
 class _Gunicorn(BaseApplication):
@@ -20,21 +33,45 @@ class _Gunicorn(BaseApplication):
             self.cfg.set(k, v)
 
     def load(self):  # type: ignore[no-untyped-def]
+        # runs in the worker, after the gevent worker monkey-patched the standard library
+        green()
         from . import create_app
 
         return create_app(self.settings)
 
 
-def run(settings: Settings, host: str, port: int, workers: int = 2) -> None:
-    """Block serving http://host:port with ``workers`` processes."""
-    print(f"serving on http://{host}:{port}  (workers: {workers}; Ctrl-C stops)", flush=True)
-    _Gunicorn(settings, {
+def green() -> None:
+    """Make psycopg2 cooperative under gevent (idempotent; nothing to do without gevent)."""
+    try:
+        from gevent import monkey
+    except ImportError:  # pragma: no cover - gevent is a dependency
+        return
+    if monkey.is_module_patched("socket"):
+        from psycogreen.gevent import patch_psycopg
+
+        patch_psycopg()
+
+
+def options(settings: Settings, host: str, port: int, workers: int) -> dict[str, Any]:
+    """gunicorn settings for ``cadastre-gis serve``."""
+    return {
         "bind": f"{host}:{port}",
         "workers": workers,
-        "worker_class": "gthread",
-        "threads": 8,
+        "worker_class": "gevent",
+        "worker_connections": WORKER_CONNECTIONS,
+        "backlog": 4096,
+        # a streaming response is not a stuck worker: the gevent worker's heartbeat runs in
+        # its own greenlet, so this only catches a process that stopped scheduling
         "timeout": 120,
         "graceful_timeout": 5,
+        "keepalive": 5,
         "accesslog": "-" if settings.log_level == "DEBUG" else None,
         "loglevel": settings.log_level.lower(),
-    }).run()
+    }
+
+
+def run(settings: Settings, host: str, port: int, workers: int = 2) -> None:
+    """Block serving http://host:port with ``workers`` evented processes."""
+    print(f"serving on http://{host}:{port}  (workers: {workers}, gevent; Ctrl-C stops)",
+          flush=True)
+    _Gunicorn(settings, options(settings, host, port, workers)).run()

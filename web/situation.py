@@ -222,7 +222,8 @@ def stream():  # type: ignore[no-untyped-def]
     eng = engine()
     hub = situation_live.hub_for(settings().url(), eng)
     max_seconds = request.args.get("max_seconds", type=float)
-    gen = situation_live.stream(hub, eng, last_id, max_seconds=max_seconds)
+    gen = situation_live.stream(hub, eng, last_id, max_seconds=max_seconds,
+                                who=situation_live.who_is_calling())
     return Response(gen, mimetype="text/event-stream",
                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 

@@ -1,9 +1,15 @@
 """Live incident feed: one PostgreSQL LISTEN connection per process, fanned out to SSE streams.
 
-A daemon thread holds a dedicated psycopg2 connection that LISTENs on ``incidents`` (sent by
-the triggers of migration 0007 for every timeline event). For each batch of notifications it
-reads the affected incidents once and hands the same message to every subscriber queue.
-Streams replay what a client missed from ``incident_event`` (ids are SSE event ids).
+A listener (a thread; a greenlet under ``cadastre-gis serve``'s gevent workers, so an open
+stream costs a socket and a small queue, never a worker thread) holds one psycopg2 connection
+to the primary — a standby cannot LISTEN — on ``incidents`` (sent by migration 0007's triggers
+for every timeline event). For each batch of notifications it reads the affected incidents once,
+encodes each Server-Sent Event once and hands the same text to every subscriber queue. Streams
+replay what a client missed from ``incident_event`` (ids are SSE event ids: ``Last-Event-ID``).
+
+Every few seconds the hub checks, in one query for all its streams, that each stream's account
+and session are still valid; a stream whose session was signed out or revoked receives an
+``end`` event and closes.
 """
 
 from __future__ import annotations
@@ -15,6 +21,8 @@ import queue
 import select
 import threading
 import time
+from collections.abc import Callable, Hashable, Iterable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg2
@@ -26,6 +34,8 @@ from cadastre_gis import incidents
 
 log = logging.getLogger(__name__)
 CHANNEL = "incidents"
+CHECK_SECONDS = 5.0
+END = object()
 
 
 def _dsn(url: str) -> str:
@@ -50,42 +60,93 @@ def messages_since(engine: Engine, last_id: int, limit: int = 2000) -> list[dict
             for r in rows]
 
 
+@dataclass(frozen=True)
+class Who:
+    """Whose stream this is: re-checked while the stream is open."""
+
+    account_id: int
+    session_id: str | None = None
+    """Server-side session id when the caller signed in with a cookie session."""
+
+
+def valid_keys(engine: Engine, keys: Iterable[Who]) -> set[Who]:
+    """The streams' owners that may still watch: active account with a watching role.
+
+    One query for every open stream of the process. Hook for server-side sessions: a session
+    that was signed out or revoked must drop its key here too.
+    """
+    from cadastre_gis import policy
+
+    keys = list(keys)
+    if not keys:
+        return set()
+    with engine.connect() as c:
+        rows = c.execute(text("SELECT id, role FROM account WHERE id = ANY(:ids) AND active"),
+                         {"ids": sorted({k.account_id for k in keys})}).all()
+    ok = {r.id for r in rows if policy.allowed(r.role, "situation.view")}
+    return {k for k in keys if k.account_id in ok}
+
+
+@dataclass(eq=False)
+class Subscriber:
+    """One open stream: its queue of encoded events and its owner."""
+
+    who: Hashable | None
+    q: queue.Queue[Any] = field(default_factory=lambda: queue.Queue(maxsize=20000))
+
+
 class Hub:
     """One LISTEN connection per process; subscribers get every message in a queue."""
 
-    def __init__(self, url: str, engine: Engine) -> None:
-        """Remember where to listen; the thread starts on the first subscription."""
+    def __init__(self, url: str, engine: Engine,
+                 validator: Callable[[Engine, Iterable[Any]], set[Any]] = valid_keys,
+                 check_seconds: float = CHECK_SECONDS) -> None:
+        """Remember where to listen; the listener starts on the first subscription."""
         self.url = url
         self.engine = engine
-        self._subs: set[queue.Queue[dict[str, Any]]] = set()
+        self.validator = validator
+        self.check_seconds = check_seconds
+        self._subs: set[Subscriber] = set()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._checker: threading.Thread | None = None
         self._pid = os.getpid()
         self.ready = threading.Event()
+        self.last_event = 0
+        """Highest incident_event id announced so far (0 before the first)."""
 
-    def subscribe(self) -> queue.Queue[dict[str, Any]]:
-        """A new queue receiving every message from now on."""
-        self._ensure_thread()
-        q: queue.Queue[dict[str, Any]] = queue.Queue(maxsize=20000)
+    def subscribe(self, who: Hashable | None = None) -> Subscriber:
+        """A new subscriber receiving every message from now on."""
+        self._ensure_threads()
+        sub = Subscriber(who)
         with self._lock:
-            self._subs.add(q)
+            self._subs.add(sub)
         self.ready.wait(timeout=10)
-        return q
+        return sub
 
-    def unsubscribe(self, q: queue.Queue[dict[str, Any]]) -> None:
-        """Stop delivering to ``q``."""
+    def unsubscribe(self, sub: Subscriber) -> None:
+        """Stop delivering to ``sub``."""
         with self._lock:
-            self._subs.discard(q)
+            self._subs.discard(sub)
 
-    def _ensure_thread(self) -> None:
+    @property
+    def subscribers(self) -> int:
+        """Number of open streams in this process."""
+        return len(self._subs)
+
+    def _ensure_threads(self) -> None:
         with self._lock:
-            if self._pid != os.getpid():  # forked: the parent's thread is not ours
-                self._thread, self._pid = None, os.getpid()
+            if self._pid != os.getpid():  # forked: the parent's threads are not ours
+                self._thread, self._checker, self._pid = None, None, os.getpid()
                 self.ready.clear()
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="incident-listener",
                                                 daemon=True)
                 self._thread.start()
+            if self._checker is None or not self._checker.is_alive():
+                self._checker = threading.Thread(target=self._check_loop, daemon=True,
+                                                 name="stream-session-check")
+                self._checker.start()
 
     def _run(self) -> None:
         failures = 0
@@ -112,6 +173,8 @@ class Hub:
         try:
             with conn.cursor() as cur:
                 cur.execute(f"LISTEN {CHANNEL}")
+                cur.execute("SELECT coalesce(max(id), 0) FROM incident_event")
+                self.last_event = max(self.last_event, cur.fetchone()[0])
             self.ready.set()
             while True:
                 if select.select([conn], [], [], 30) == ([], [], []):
@@ -132,7 +195,10 @@ class Hub:
             conn.close()
 
     def _publish(self, batch: list[dict[str, Any]]) -> None:
-        with self._lock:
+        with self._lock:  # with subscribe's lock: a new stream either gets these or its hello
+            for m in batch:  # says it has them
+                if m.get("event") is not None:
+                    self.last_event = max(self.last_event, int(m["event"]))
             subs = list(self._subs)
         if not subs:
             return
@@ -141,11 +207,35 @@ class Hub:
         for m in batch:
             msg = {"event": m.get("event"), "id": m["id"], "op": m.get("op"),
                    "feature": feats.get(int(m["id"]))}
-            for q in subs:
+            item = (msg["event"], sse(msg))  # encoded once for every stream
+            for sub in subs:
                 try:
-                    q.put_nowait(msg)
+                    sub.q.put_nowait(item)
                 except queue.Full:
                     pass
+
+    def _check_loop(self) -> None:
+        while True:
+            time.sleep(self.check_seconds)
+            try:
+                self.check_sessions()
+            except Exception as exc:  # noqa: BLE001 - a failed check ends no stream
+                log.warning("stream session check: %s", str(exc).splitlines()[0])
+
+    def check_sessions(self) -> int:
+        """End the streams whose owner may no longer watch; return how many ended."""
+        with self._lock:
+            subs = [s for s in self._subs if s.who is not None]
+        if not subs:
+            return 0
+        ok = self.validator(self.engine, {s.who for s in subs})
+        ended = 0
+        for s in subs:
+            if s.who not in ok:
+                self.unsubscribe(s)
+                s.q.put(END)
+                ended += 1
+        return ended
 
 
 _hubs: dict[str, Hub] = {}
@@ -153,12 +243,23 @@ _hubs_lock = threading.Lock()
 
 
 def hub_for(url: str, engine: Engine) -> Hub:
-    """The process-wide hub for a database URL."""
+    """The process-wide hub for a (primary) database URL."""
     with _hubs_lock:
         h = _hubs.get(url)
         if h is None:
             h = _hubs[url] = Hub(url, engine)
         return h
+
+
+def who_is_calling() -> Who | None:
+    """The owner of a stream opened by the current request (None for anonymous callers)."""
+    from flask import g, session
+
+    account = g.get("account")
+    if not account:
+        return None
+    sid = session.get("sid") if g.get("auth_via") == "session" else None
+    return Who(int(account["id"]), str(sid) if sid else None)
 
 
 def sse(msg: dict[str, Any]) -> str:
@@ -168,16 +269,23 @@ def sse(msg: dict[str, Any]) -> str:
 
 
 def stream(hub: Hub, engine: Engine, last_id: int | None, ping_seconds: float = 15.0,
-           max_seconds: float | None = None):  # type: ignore[no-untyped-def]
-    """Generate the SSE stream: replay after ``last_id``, then live messages."""
-    q = hub.subscribe()
+           max_seconds: float | None = None, who: Hashable | None = None) -> Iterator[str]:
+    """Generate the SSE stream: replay after ``last_id``, then live messages.
+
+    ``who`` (see :func:`who_is_calling`) is re-checked by the hub; the stream ends with an
+    ``end`` event when that session may no longer watch.
+    """
+    sub = hub.subscribe(who)
     try:
         yield "retry: 1000\n\n"
         seen: set[int] = set()
         if last_id is None:
-            with engine.connect() as c:
-                sent = int(c.execute(text("SELECT coalesce(max(id), 0) FROM incident_event"))
-                           .scalar_one())
+            if hub.ready.is_set():  # subscribed first: every later event reaches this queue
+                sent = hub.last_event
+            else:
+                with engine.connect() as c:
+                    sent = int(c.execute(text("SELECT coalesce(max(id), 0) FROM incident_event"))
+                               .scalar_one())
             yield f"id: {sent}\nevent: hello\ndata: {json.dumps({'last_event': sent})}\n\n"
         else:
             replay = messages_since(engine, last_id)
@@ -195,15 +303,18 @@ def stream(hub: Hub, engine: Engine, last_id: int | None, ping_seconds: float = 
                     break
                 wait = min(wait, left)
             try:
-                msg = q.get(timeout=wait)
+                item = sub.q.get(timeout=wait)
             except queue.Empty:
                 if wait == ping_seconds:
                     yield ": ping\n\n"
                 continue
-            ev = msg.get("event")
+            if item is END:
+                yield 'event: end\ndata: {"reason":"session ended"}\n\n'
+                break
+            ev, chunk = item
             if ev is not None and ev in seen:
                 seen.discard(ev)  # already replayed
                 continue
-            yield sse(msg)
+            yield chunk
     finally:
-        hub.unsubscribe(q)
+        hub.unsubscribe(sub)

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import secrets
-from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, Response, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from sqlalchemy import text
 
 from cadastre_gis import payments, tax
 from cadastre_gis.errors import CadastreError, InvalidInput, NotAuthorized, NotFound
+from cadastre_gis.holdings import party_name
 
 from .db import conn, engine, write
 from .security import current_actor, require
@@ -38,7 +37,7 @@ def _year() -> int:
     raw = request.values.get("year")
     if raw is None or raw == "":
         years = tax.years_with_rates(conn())
-        now = datetime.now(UTC).year
+        now = tax.current_year(conn())
         return now if now in years or not years else years[0]
     try:
         return tax.check_year(int(raw))
@@ -144,8 +143,7 @@ def receipt_pdf(number: str) -> Response:
     acc = g.account
     payer = acc.get("full_name") or acc["username"]
     if acc.get("party_id"):
-        name = conn().execute(text("SELECT full_name FROM party WHERE id = :p"),
-                              {"p": acc["party_id"]}).scalar()
+        name = party_name(conn(), int(acc["party_id"]))
         payer = name or payer
     return Response(make(pay, payer), mimetype="application/pdf", headers={
         "Content-Disposition": f'inline; filename="receipt-{number}.pdf"',

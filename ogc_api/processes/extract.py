@@ -16,7 +16,6 @@ from cadastre_gis import context, extracts, policy
 from cadastre_gis.db import get_engine
 from cadastre_gis.errors import CadastreError, InvalidInput, NotFound, from_db_error
 from cadastre_gis.settings import Settings
-from ogc_api.errors import process_error
 
 PROCESS_METADATA: dict[str, Any] = {
     "version": "1.0.0",
@@ -114,7 +113,7 @@ class ParcelExtractProcessor(BaseProcessor):
         except CadastreError as exc:
             with engine.begin() as c:
                 extracts.log_request(c, account=account, outcome="denied", detail=exc.message, **log)
-            raise process_error(exc) from exc
+            raise
         assert account is not None
         try:
             with engine.begin() as conn:
@@ -128,12 +127,12 @@ class ParcelExtractProcessor(BaseProcessor):
         except SQLAlchemyError as exc:
             err = from_db_error(exc)
             self._log_failure(engine, account, "error", err.message, log)
-            raise process_error(err) from exc
+            raise err from exc
         except CadastreError as exc:
             outcome = "not_found" if isinstance(exc, NotFound) else (
                 "invalid" if isinstance(exc, InvalidInput) else "error")
             self._log_failure(engine, account, outcome, exc.message, log)
-            raise process_error(exc) from exc
+            raise
         self.response_headers = {
             "X-Extract-Number": issued.number,
             "X-Extract-Key-Id": issued.signature["key_id"],

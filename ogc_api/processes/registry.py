@@ -19,7 +19,6 @@ from cadastre_gis.cadastral import PARCEL_NUMBER
 from cadastre_gis.db import transaction
 from cadastre_gis.errors import CadastreError, InvalidInput, NotAuthenticated
 from cadastre_gis.settings import Settings
-from ogc_api.errors import process_error
 
 _DOC = {
     "title": "Source document",
@@ -98,8 +97,8 @@ class RegistryProcess(BaseProcessor):
             with transaction(_settings(), actor=actor) as conn:
                 res = self.run(conn, data, common)
             return "application/json", res.to_dict()
-        except CadastreError as exc:
-            raise process_error(exc) from exc
+        except CadastreError:
+            raise  # the one error adapter (web.create_app) answers with its status
 
 
 class ParcelSplit(RegistryProcess):

@@ -82,12 +82,14 @@ def test_empty_tile_and_zoom_limits(client: Any) -> None:
     assert client.get(tile_url("districts", morecantile.Tile(0, 0, 0))).status_code == 200
 
 
-def test_tile_cap(client: Any, db: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_tile_cap(app: Any, client: Any, db: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     from dataclasses import replace
 
     from ogc_api import collections
 
     tile, _ = first_parcel_tile(db, 14)
+    monkeypatch.setitem(app.extensions, "cadastre_settings",
+                        replace(app.extensions["cadastre_settings"], tile_cache_mb=0))
     monkeypatch.setitem(collections.COLLECTIONS, "parcels",
                         replace(collections.COLLECTIONS["parcels"], tile_cap=7))
     layers = mapbox_vector_tile.decode(client.get(tile_url("parcels", tile)).get_data())
@@ -108,3 +110,175 @@ def test_tilejson_for_maplibre(client: Any, coll: str) -> None:
     assert meta.status_code == 200 and meta.get_json()["links"]
     lst = client.get(f"/ogc/collections/{coll}/tiles?f=json")
     assert lst.status_code == 200 and lst.get_json()["tilesets"]
+
+
+def test_tile_without_f_is_mvt_and_errors_are_json(client: Any, db: Any) -> None:
+    tile, _ = first_parcel_tile(db, 15)
+    url = f"/ogc/collections/parcels/tiles/WebMercatorQuad/{tile.z}/{tile.y}/{tile.x}"
+    r = client.get(url)
+    assert r.status_code == 200
+    assert r.headers["Content-Type"].startswith("application/vnd.mapbox-vector-tile")
+    assert mapbox_vector_tile.decode(r.get_data())["parcels"]["features"]
+    for bad, status in ((url + "?f=json", 400), (url.replace("/15/", "/5/"), 404),
+                        (url.replace("WebMercatorQuad", "WorldCRS84Quad"), 404),
+                        (url.replace(f"/{tile.x}", "/abc"), 400),
+                        ("/ogc/collections/nope/tiles/WebMercatorQuad/1/0/0", 404)):
+        e = client.get(bad)
+        assert e.status_code == status, bad
+        assert e.headers["Content-Type"].startswith("application/json"), bad
+        assert e.get_json()["description"]
+
+
+def test_gzip_only_when_accepted(client: Any, db: Any) -> None:
+    import gzip
+
+    tile, _ = first_parcel_tile(db, 16)
+    plain = client.get(tile_url("parcels", tile))
+    assert "Content-Encoding" not in plain.headers
+    gz = client.get(tile_url("parcels", tile), headers={"Accept-Encoding": "gzip, br"})
+    assert gz.headers["Content-Encoding"] == "gzip" and "Accept-Encoding" in gz.headers["Vary"]
+    assert gzip.decompress(gz.get_data()) == plain.get_data()  # compressed exactly once
+    assert gz.headers["ETag"] != plain.headers["ETag"]
+
+
+def _wait_for(predicate: Any, seconds: float = 15) -> Any:
+    """Poll until predicate() is truthy (the listener applies invalidations asynchronously)."""
+    import time
+
+    end = time.monotonic() + seconds
+    while True:
+        value = predicate()
+        if value or time.monotonic() > end:
+            return value
+        time.sleep(0.05)
+
+
+def test_sql_edit_invalidates_exactly_the_touched_tiles(app: Any, client: Any, db: Any,
+                                                        database_url: str) -> None:
+    import psycopg2
+
+    from ogc_api import tiles
+
+    cache = tiles.cache_of(app.extensions["cadastre_settings"])
+    assert cache is not None and cache.wait_ready()
+    tile, pid = first_parcel_tile(db, 16)
+    # a tile far away (another district's parcel) must stay cached
+    lon, lat = db.execute(text(
+        "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_Transform(ST_PointOnSurface(geom), 4326) p"
+        " FROM parcel WHERE status = 'active' ORDER BY id DESC LIMIT 1) s")).one()
+    far = TMS.tile(lon, lat, 16)
+    assert far != tile
+
+    def geometry_of(t: morecantile.Tile) -> Any:
+        layers = mapbox_vector_tile.decode(client.get(tile_url("parcels", t)).get_data())
+        return next((f["geometry"] for f in layers["parcels"]["features"]
+                     if f["properties"]["id"] == pid), None)
+
+    before = geometry_of(tile)
+    assert before is not None
+    client.get(tile_url("parcels", far))
+    assert client.get(tile_url("parcels", tile)).headers["X-Tile-Cache"] == "hit"
+    assert client.get(tile_url("parcels", far)).headers["X-Tile-Cache"] == "hit"
+
+    conn = psycopg2.connect(database_url.replace("postgresql+psycopg2://", "postgresql://"))
+    try:
+        with conn, conn.cursor() as cur:  # the way psql or QGIS would: plain SQL, committed
+            cur.execute("SELECT ST_AsEWKB(geom) FROM parcel WHERE id = %s", (pid,))
+            original = cur.fetchone()[0]
+            cur.execute("UPDATE parcel SET geom = ST_Multi(ST_Buffer(geom, -4)) WHERE id = %s",
+                        (pid,))
+        try:
+            after = _wait_for(lambda: (g := geometry_of(tile)) != before and g)
+            assert after and after != before, "the edited parcel is still drawn as before"
+            assert client.get(tile_url("parcels", far)).headers["X-Tile-Cache"] == "hit"
+            assert client.get(tile_url("parcels", tile)).headers["X-Tile-Cache"] == "hit"
+        finally:
+            with conn, conn.cursor() as cur:
+                cur.execute("UPDATE parcel SET geom = ST_GeomFromEWKB(%s) WHERE id = %s",
+                            (original, pid))
+    finally:
+        conn.close()
+    # the restore is an edit too
+    assert _wait_for(lambda: geometry_of(tile) != after)
+
+
+def test_bulk_statement_notifies_a_bounded_payload(database_url: str) -> None:
+    import json
+
+    import psycopg2
+
+    conn = psycopg2.connect(database_url.replace("postgresql+psycopg2://", "postgresql://"))
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute("LISTEN tile_change")
+            cur.execute("BEGIN")
+            cur.execute("UPDATE parcel SET address = address WHERE status = 'active'")
+            n = cur.rowcount
+            cur.execute("ROLLBACK")
+            assert not conn.notifies  # rolled back: nothing announced
+            cur.execute("UPDATE building SET floors = floors WHERE id IN"
+                        " (SELECT id FROM building ORDER BY id LIMIT 300)")
+        conn.poll()
+        msgs = [json.loads(x.payload) for x in conn.notifies]
+    finally:
+        conn.close()
+    assert n > 64
+    assert [m["layer"] for m in msgs] == ["buildings"]
+    assert 1 <= len(msgs[0]["boxes"]) <= 64 and len(msgs[0]["boxes"][0]) == 4
+
+
+def test_cli_seed_then_export_pmtiles(app: Any, client: Any, db: Any, settings: Any,
+                                      tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import gzip
+
+    from click.testing import CliRunner
+    from pmtiles.reader import MmapSource, Reader
+    from pmtiles.tile import TileType
+
+    from web.cli import tiles
+
+    monkeypatch.setenv("CADASTRE_DATABASE_URL", settings.url())
+    monkeypatch.setenv("CADASTRE_DATA_DIR", str(settings.data_path))
+    tile, _ = first_parcel_tile(db, 13)
+    code = db.execute(text(
+        "SELECT d.code FROM district d JOIN parcel p ON ST_Intersects(d.geom, p.geom)"
+        " WHERE p.status = 'active' ORDER BY p.id LIMIT 1")).scalar()
+    r = CliRunner().invoke(tiles, ["seed", "--zoom", "12-13", "--district", code])
+    assert r.exit_code == 0, r.output
+    assert "rendered" in r.output
+    # the seeded tile is served from the cache
+    assert client.get(tile_url("parcels", tile)).headers["X-Tile-Cache"] == "hit"
+
+    out = tmp_path / "public.pmtiles"
+    r = CliRunner().invoke(tiles, ["export", str(out), "--zoom", "12-14", "--district", code])
+    assert r.exit_code == 0, r.output
+    with open(out, "rb") as fh:
+        reader = Reader(MmapSource(fh))
+        header = reader.header()
+        assert header["tile_type"] == TileType.MVT
+        assert (header["min_zoom"], header["max_zoom"]) == (12, 14)
+        meta = reader.metadata()
+        assert {v["id"] for v in meta["vector_layers"]} == {"parcels", "buildings", "districts",
+                                                            "incidents"}
+        data = reader.get(tile.z, tile.x, tile.y)
+    assert data
+    layers = mapbox_vector_tile.decode(gzip.decompress(data))
+    assert {"parcels", "districts"} <= set(layers)
+    assert not any("owner" in k or "pinfl" in k for f in layers["parcels"]["features"]
+                   for k in f["properties"])
+    _gdal_reads(out)
+
+
+def _gdal_reads(path: Any) -> None:
+    """GDAL >= 3.8 has a PMTiles driver: it must list our layers (older GDAL: Python only)."""
+    import shutil
+    import subprocess
+
+    ogrinfo = shutil.which("ogrinfo")
+    if ogrinfo is None or "PMTiles" not in subprocess.run(
+            [ogrinfo, "--formats"], capture_output=True, text=True).stdout:
+        return
+    out = subprocess.run([ogrinfo, "-ro", "-so", "-q", str(path)], capture_output=True,
+                         text=True, check=True).stdout
+    assert "parcels" in out and "buildings" in out

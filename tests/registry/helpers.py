@@ -59,3 +59,23 @@ def free_y_of(engine: Engine) -> float:
     """:func:`free_y` on a fresh connection."""
     with engine.connect() as c:
         return free_y(c)
+
+
+def move_clock(conn: Connection, offset: str) -> None:
+    """Move the registry clock inside this (uncommitted) transaction, e.g. '1 day', '1 year'."""
+    conn.execute(text("UPDATE cadastre_clock SET offset_by = CAST(:o AS interval), fixed_at = NULL"),
+                 {"o": offset})
+
+
+def in_force_shares(conn: Connection, parcel_id: int) -> dict[int, str]:
+    """Ownership in force today on the registry clock: party → exact share 'n/d'."""
+    from fractions import Fraction
+
+    acc: dict[int, Fraction] = {}
+    for party, n, d in conn.execute(text(
+            "SELECT party_id, share_num, share_den FROM \"right\" WHERE parcel_id = :p"
+            " AND kind = 'ownership' AND status = 'active'"
+            " AND (starts_on IS NULL OR starts_on <= cadastre_today())"
+            " AND (ends_on IS NULL OR ends_on >= cadastre_today())"), {"p": parcel_id}):
+        acc[party] = acc.get(party, Fraction(0)) + Fraction(n, d)
+    return {k: str(v) for k, v in acc.items()}

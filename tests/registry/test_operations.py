@@ -224,7 +224,7 @@ def test_document_required_and_district_checked(db: Connection) -> None:
     with pytest.raises(InvalidInput, match="source document"):
         registry.correct_boundary(db, f"{Q}:0110", rect(FAR_X, FAR_Y + 1000, 21, 20), srid=32642)
     other = {"role": "registrar", "district_ids": [2]}
-    with pytest.raises(NotAuthorized, match="outside your districts"):
+    with pytest.raises(NotAuthorized, match="is in district Yakkasaroy; .* may edit only Chilonzor"):
         registry.correct_boundary(db, f"{Q}:0110", rect(FAR_X, FAR_Y + 1000, 21, 20), srid=32642,
                                   document=DOC, account=other)
 
@@ -241,8 +241,28 @@ def test_split_demo_parcel_with_buildings(db: Connection) -> None:
                         " ST_AsText(ST_Transform(ST_MakeLine(ST_Translate(ST_Centroid(geom), -500, -0.37),"
                         " ST_Translate(ST_Centroid(geom), 500, 0.41)), 4326))"
                         " FROM parcel WHERE id = :i"), {"i": row[0]}).one()
-    res = registry.split_parcel(db, row[1], cut_line=c[2], srid=4326, document=DOC)
+    # a cut through the middle crosses a building: refused, naming it, nothing changed
+    before = db.execute(text("SELECT count(*), max(version) FROM parcel WHERE id = :i"),
+                        {"i": row[0]}).one()
+    with pytest.raises(RuleViolation, match=r"crosses building " + row[1] + ":"):
+        registry.split_parcel(db, row[1], cut_line=c[2], srid=4326, document=DOC)
+    assert db.execute(text("SELECT count(*), max(version) FROM parcel WHERE id = :i"),
+                      {"i": row[0]}).one() == before
+    # around the buildings: one child holds them (2 m around), the other the rest
+    parts = db.execute(text("""
+        WITH p AS (SELECT geom FROM parcel WHERE id = :i),
+             a AS (SELECT ST_Intersection((SELECT geom FROM p),
+                          ST_Buffer(ST_Union(b.geom), 2, 'join=mitre')) AS g
+                     FROM building b WHERE b.parcel_id = :i AND b.status = 'active')
+        SELECT ST_AsText(a.g), ST_AsText(ST_Difference((SELECT geom FROM p), a.g)) FROM a"""),
+        {"i": row[0]}).one()
+    res = registry.split_parcel(db, row[1], parts=list(parts), srid=32642, document=DOC)
     quarter = row[1].rsplit(":", 1)[0]
+    # buildings follow the child holding them and take its number
+    for p in res.parcels:
+        nums = db.execute(text("SELECT cadastral_number FROM building WHERE parcel_id = :i"
+                               " AND status = 'active'"), {"i": p["id"]}).scalars().all()
+        assert all(n.startswith(p["cadastral_number"] + ":") for n in nums)
     assert all(p["cadastral_number"].startswith(quarter + ":") for p in res.parcels)
     for p in res.parcels:
         assert sum(shares(db, p["id"]).values()) == pytest.approx(1.0)
