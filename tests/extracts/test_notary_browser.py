@@ -30,7 +30,7 @@ def test_notary_form_to_downloaded_extract(page, live_server, engine, artifacts)
     # search: the beginning of the number offers parcels
     page.fill("#cadastral_number", "")
     page.type("#cadastral_number", number[:8])
-    page.wait_for_function("document.querySelectorAll('#parcel-options option').length > 0",
+    page.wait_for_function("() => document.querySelectorAll('#parcel-options option').length > 0",
                            timeout=10000)
     page.fill("#cadastral_number", number)
     page.fill("#case_number", "N-2026/501")

@@ -89,7 +89,7 @@ def test_analytics_page_in_chromium(page, live_server, artifacts) -> None:  # ty
         page.fill("input[name=password]", "operator-demo-2026")
         page.click("button[type=submit]")
     page.goto(live_server + "/analytics?window=90d")
-    page.wait_for_function("window.analytics && window.analytics.hex"
+    page.wait_for_function("() => window.analytics && window.analytics.hex"
                            " && window.analytics.hex.features.length > 0", timeout=30000)
     assert page.evaluate("window.analytics.charts.length") == 3  # with the trend over time
     trend = page.evaluate("window.analytics.charts[2].data")
@@ -98,7 +98,7 @@ def test_analytics_page_in_chromium(page, live_server, artifacts) -> None:  # ty
     page.wait_for_timeout(800)
     page.screenshot(path=str(artifacts / "situation-analytics.png"), full_page=False)
     page.goto(live_server + "/analytics?window=90d&lang=ru")  # same page in Russian
-    page.wait_for_function("window.analytics && window.analytics.hex", timeout=30000)
+    page.wait_for_function("() => window.analytics && window.analytics.hex", timeout=30000)
     body = page.inner_text("#analytics")
     assert "Динамика" in body and "Происшествий в шестиугольнике" in body
     assert page.evaluate("window.analytics.charts[2].data.datasets[0].label") == "Сообщено"
