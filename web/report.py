@@ -32,6 +32,7 @@ from .db import conn, settings, write
 from .formats import prefers_html
 from .security import current_account, current_actor, require
 from .urls import base_url
+from .validation import MIB, body_limit
 
 bp = Blueprint("report", __name__)
 log = logging.getLogger(__name__)
@@ -107,6 +108,7 @@ def report_form():  # type: ignore[no-untyped-def]
 
 
 @bp.route("/report", methods=["POST"])
+@body_limit(reports.photos.MAX_PHOTOS * 10 * MIB + 2 * MIB)  # 3 photos of 10 MB + the form
 def report_submit():  # type: ignore[no-untyped-def]
     """Store the report (all or nothing) and send the citizen to its tracking page."""
     require("incident.report")

@@ -57,7 +57,7 @@ BAD_GETS = [
     ("/ogc/collections/parcels/tiles/WebMercatorQuad/3/1/1?f=mvt", 404),
     ("/ogc/collections/parcels/tiles/WebMercatorQuad/14/99999/1?f=mvt", 404),
     ("/ogc/collections/parcels/tiles/WorldCRS84Quad/14/1/1?f=mvt", 404),
-    ("/ogc/collections/cameras/tiles/WebMercatorQuad/14/1/1?f=mvt", 400),
+    ("/ogc/collections/cameras/tiles/WebMercatorQuad/14/1/1?f=mvt", 404),  # cameras are private: no tileset,
     ("/ogc/collections/nope/tiles/WebMercatorQuad/14/1/1?f=mvt", 404),
 ]
 

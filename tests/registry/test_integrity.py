@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection
 
 from cadastre_gis import extracts, migrate, registry, tax
 from cadastre_gis.db import get_engine
-from web import my
+from cadastre_gis.holdings import HoldingFilter, holdings
 
 from ..conftest import create_database, drop_database
 from .helpers import (
@@ -56,7 +56,7 @@ def _check_owned(db: Connection, child: dict, a: int, b: int) -> None:
                     " ON CONFLICT DO NOTHING"), {"y": year})
     assessed = {r["cadastral_number"] for r in tax.assess(db, a, year) if r["kind"] == "land"}
     assert child["cadastral_number"] in assessed
-    held = {h["cadastral_number"] for h in my.holdings(db, b)}
+    held = {h["cadastral_number"] for h in holdings(db, HoldingFilter(b))}
     assert child["cadastral_number"] in held
 
 
