@@ -59,6 +59,10 @@ JS_MESSAGES = (
     "New", "Triaged", "Dispatched", "In progress", "Resolved", "Closed", "Duplicate",
     "Rejected", "Created", "Status changed", "Assigned", "Moved", "Category changed",
     "Priority changed", "Merged", "Merged in", "Details", "Incidents", "Show list",
+    # building uses and incident sources shown in the panel
+    "residential", "apartment", "commercial", "office", "industrial", "public", "garage",
+    "religious", "other", "Open311", "Dashboard", "QGIS", "Database (SQL)", "Phone call",
+    "Demo data", "Import", "Citizen portal",
 )
 STATUS_LABELS = {"new": "New", "triaged": "Triaged", "dispatched": "Dispatched",
                  "in_progress": "In progress", "resolved": "Resolved", "closed": "Closed",

@@ -124,6 +124,8 @@ def test_dashboard_sizes_and_languages(page, live_server, database_url, artifact
             assert page.locator('#panel form[data-action="triage"]').count() == 0
             assert TRIAGE[lang] not in panel
             assert page.locator('#panel form[data-action="close"]').count() == 1
+            if lang == "ru":
+                assert "Демо-данные" in panel  # the source by name, not the code
             if lang != "en":
                 for english in ("Priority", "Deadline", "Timeline", "Actions", "Cameras that see it"):
                     assert english not in panel, (lang, english)
