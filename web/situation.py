@@ -19,7 +19,6 @@ from flask import (
     send_file,
     url_for,
 )
-from sqlalchemy import text
 
 from cadastre_gis import cameras, incidents, video
 from cadastre_gis.errors import InvalidInput, NotFound
@@ -33,15 +32,10 @@ bp = Blueprint("situation", __name__, url_prefix="/situation")
 ACTIONS = ("triage", "dispatch", "resolve", "merge", "status")
 
 
-def _filters(public_only: bool = False) -> tuple[str, dict[str, Any]]:
+def _filter() -> incidents.IncidentFilter:
     a = request.args
-    district = a.get("district") or None
-    if district is not None and not district.isdigit():
-        raise InvalidInput("district must be a district id")
-    return incidents.filters_sql(category=a.get("category") or None,
-                                 status=a.get("status") or None,
-                                 district=int(district) if district else None,
-                                 window=a.get("window") or None, public_only=public_only)
+    return incidents.IncidentFilter.parse(category=a.get("category"), status=a.get("status"),
+                                          district=a.get("district"), window=a.get("window"))
 
 
 # Strings the dashboard's JavaScript shows, translated on the server (web/translations)
@@ -106,20 +100,14 @@ def dashboard():  # type: ignore[no-untyped-def]
 def incidents_geojson():  # type: ignore[no-untyped-def]
     """Incidents for the map, filtered by category, status, district and time window."""
     require("situation.view")
-    where, params = _filters()
-    return jsonify(incidents.geojson(conn(), where, params))
+    return jsonify(incidents.geojson(conn(), _filter()))
 
 
 @bp.route("/api/districts.geojson")
 def districts_geojson():  # type: ignore[no-untyped-def]
     """District outlines (simplified to 20 m) as map context."""
     require("situation.view")
-    rows = conn().execute(text(
-        "SELECT id, code, name, ST_AsGeoJSON(ST_Transform(ST_SimplifyPreserveTopology(geom, 20),"
-        " 4326), 6)::json AS g FROM district ORDER BY id"))
-    return jsonify({"type": "FeatureCollection", "features": [
-        {"type": "Feature", "id": r.id, "geometry": r.g,
-         "properties": {"id": r.id, "code": r.code, "name": r.name}} for r in rows]})
+    return jsonify(incidents.district_outlines(conn()))
 
 
 @bp.route("/api/cameras.geojson")
@@ -134,15 +122,8 @@ def camera_heartbeat(code: str):  # type: ignore[no-untyped-def]
     """A camera (or its video system, with a token) reports it is alive."""
     require("camera.heartbeat")
     with write() as c:
-        row = c.execute(text(
-            "UPDATE camera SET last_heartbeat = now(),"
-            " status = CASE WHEN status = 'offline' THEN 'online' ELSE status END"
-            " WHERE code = :c RETURNING id, status,"
-            " camera_health(status, now(), :m) AS health"),
-            {"c": code, "m": settings().camera_offline_minutes}).mappings().first()
-    if row is None:
-        raise NotFound(f"camera {code} does not exist")
-    return jsonify(dict(row))
+        body = cameras.heartbeat(c, code, settings().camera_offline_minutes)
+    return jsonify(body)
 
 
 @bp.route("/api/incidents/<int:incident_id>")
