@@ -73,7 +73,7 @@ def notary_request() -> Any:
     f = request.form
     values = {k: (f.get(k) or "").strip() for k in FORM_FIELDS}
     values["request_key"] = f.get("request_key") or ""
-    log = {"cadastral_number": values["cadastral_number"] or None,
+    log: dict[str, Any] = {"cadastral_number": values["cadastral_number"] or None,
            "case_number": values["case_number"] or None, "purpose": values["purpose"] or None,
            "fmt": values["format"] or None, "remote_addr": request.remote_addr}
     try:
