@@ -24,10 +24,9 @@ from sqlalchemy import text
 
 from .db import copy_text, get_engine
 from .errors import InvalidInput
+from .schema import INCIDENT_STATUSES, SRID
 from .settings import Settings
 from .video import TEST_CLIP, make_test_clip
-
-SRID = 32642
 
 # (code, name, name_ru, lon, lat) — approximate centres from DESIGN.md.
 DISTRICTS = [
@@ -106,8 +105,7 @@ SERVICES = [
      "+998 71 200-00-07", ["fire_safety", "emergency"]),
     ("iiv", "Ichki ishlar boshqarmasi", "Управление внутренних дел", "+998 71 200-00-08", ["security"]),
 ]
-STATUSES = ["new", "triaged", "dispatched", "in_progress", "resolved", "closed", "duplicate",
-            "rejected"]
+STATUSES = list(INCIDENT_STATUSES)
 
 DEMO_PASSWORDS = {
     "admin": "admin-demo-2026",

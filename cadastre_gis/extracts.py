@@ -29,6 +29,7 @@ from sqlalchemy.engine import Connection
 from . import signing
 from .cadastral import PARCEL_NUMBER
 from .errors import InvalidCadastralNumber, InvalidInput, NotFound
+from .schema import SRID
 from .settings import Settings
 
 EXTRACT_NUMBER = re.compile(r"^EX-[0-9]{4}-[0-9]{7}-[0-9A-Z]{4}$")
@@ -132,7 +133,7 @@ def _area(v: Decimal | float | None) -> float | None:
 
 @lru_cache(maxsize=4)
 def _transformer(target: int) -> Transformer:
-    return Transformer.from_crs("EPSG:32642", f"EPSG:{target}", always_xy=True)
+    return Transformer.from_crs(f"EPSG:{SRID}", f"EPSG:{target}", always_xy=True)
 
 
 def _sk42(x: float, y: float) -> tuple[float, float]:
@@ -347,11 +348,12 @@ def assemble(conn: Connection, number: str, as_of: datetime) -> dict[str, Any]:
 
     nrows = conn.execute(text("""
         SELECT n.cadastral_number, ST_AsBinary(n.geom) AS wkb FROM parcel n
-         WHERE n.id <> :pid AND n.geom && ST_Expand(ST_GeomFromWKB(:g, 32642), :d)
-           AND ST_DWithin(n.geom, ST_GeomFromWKB(:g, 32642), :d)
+         WHERE n.id <> :pid AND n.geom && ST_Expand(ST_GeomFromWKB(:g, :srid), :d)
+           AND ST_DWithin(n.geom, ST_GeomFromWKB(:g, :srid), :d)
            AND n.valid_from <= :t AND (n.valid_to IS NULL OR n.valid_to > :t)
          ORDER BY n.cadastral_number LIMIT 40"""),
-        {"pid": pid, "g": bytes(p["wkb"]), "d": NEIGHBOUR_DISTANCE_M, "t": as_of}).all()
+        {"pid": pid, "g": bytes(p["wkb"]), "srid": SRID, "d": NEIGHBOUR_DISTANCE_M,
+         "t": as_of}).all()
     neighbours = []
     for n in nrows:
         polys = _polygons(shapely.from_wkb(bytes(n.wkb)))

@@ -16,10 +16,10 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
 from .errors import Conflict, InvalidInput, NotFound, RuleViolation, from_db_error
+from .schema import INCIDENT_STATUSES, OPEN_INCIDENT_STATUSES
 
-STATUSES = ("new", "triaged", "dispatched", "in_progress", "resolved", "closed", "duplicate",
-            "rejected")
-OPEN_STATUSES = ("new", "triaged", "dispatched", "in_progress")
+STATUSES = INCIDENT_STATUSES
+OPEN_STATUSES = OPEN_INCIDENT_STATUSES
 
 # Mirrors the table incident_transition (migration 0007); a test checks they agree.
 TRANSITIONS: dict[str, frozenset[str]] = {

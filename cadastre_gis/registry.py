@@ -39,8 +39,8 @@ from .errors import (
     StaleVersion,
     from_db_error,
 )
+from .schema import SRID
 
-SRID = 32642
 ENCUMBRANCES = ("mortgage", "lease", "servitude", "arrest", "permanent_use")
 DOCUMENT_KINDS = ("deed", "sale_contract", "gift_contract", "inheritance", "court_decision",
                   "hokim_decision", "survey", "mortgage_agreement", "lease_agreement",
@@ -144,17 +144,17 @@ def geometry_sql(geom: Any, srid: int | None = None) -> tuple[str, dict[str, Any
     if geom is None or geom == "":
         raise InvalidGeometry("a geometry is required")
     if hasattr(geom, "wkt"):  # Shapely, in the storage CRS unless told otherwise
-        return ("ST_Transform(ST_SetSRID(ST_GeomFromText(:g), :s), 32642)",
+        return (f"ST_Transform(ST_SetSRID(ST_GeomFromText(:g), :s), {SRID})",
                 {"g": geom.wkt, "s": srid or SRID})
     if isinstance(geom, dict):
         if "geometry" in geom and geom.get("type") == "Feature":
             geom = geom["geometry"]
-        return ("ST_Transform(ST_SetSRID(ST_GeomFromGeoJSON(:g), :s), 32642)",
+        return (f"ST_Transform(ST_SetSRID(ST_GeomFromGeoJSON(:g), :s), {SRID})",
                 {"g": json.dumps(geom), "s": srid or 4326})
     s = str(geom).strip()
     if s.startswith("{"):
         return geometry_sql(json.loads(s), srid)
-    return ("ST_Transform(ST_SetSRID(ST_GeomFromText(:g), :s), 32642)", {"g": s, "s": srid or SRID})
+    return (f"ST_Transform(ST_SetSRID(ST_GeomFromText(:g), :s), {SRID})", {"g": s, "s": srid or SRID})
 
 
 def _geom_value(conn: Connection, geom: Any, srid: int | None) -> str:

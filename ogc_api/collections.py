@@ -10,9 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from cadastre_gis.cadastral import BUILDING_NUMBER, PARCEL_NUMBER
-
-STORAGE_SRID = 32642
-
+from cadastre_gis.schema import SRID as STORAGE_SRID  # noqa: F401 - used by sql, items, cql
 
 
 @dataclass(frozen=True)

@@ -5,14 +5,14 @@ double click, a reload, asking for the PDF after the JSON) returns the first ext
 of issuing and charging a second one. The ``extract`` table itself stays immutable.
 
 Revision ID: 0013
-Revises: 0012
+Revises: 0009
 Create Date: 2026-12-03
 """
 
 from alembic import op
 
 revision = "0013"
-down_revision = "0012"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
