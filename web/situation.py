@@ -219,10 +219,13 @@ SNAPSHOT_NAME = r"[0-9a-f]{32}\.jpg"
 
 def relay() -> video.HlsRelay:
     """The app's HLS relay (one per process; the state is shared on disk by all workers)."""
-    app = current_app
+    return _relay_of(current_app)
+
+
+def _relay_of(app: Flask) -> video.HlsRelay:
     r = app.extensions.get("hls_relay")
     if r is None:
-        s = settings()
+        s = app.extensions["cadastre_settings"]
         r = video.HlsRelay(s.data_path / "tmp" / "hls", s.data_path,
                            idle_seconds=s.camera_idle_seconds)
         app.extensions["hls_relay"] = r
@@ -314,6 +317,12 @@ def init_app(app: Flask) -> None:
     import atexit
 
     app.register_blueprint(bp)
+    # relays left behind by a process that died (ffmpeg runs in its own session) stop here
+    # once their viewers are silent, even before anyone watches again
+    try:
+        _relay_of(app).reap()
+    except OSError:
+        pass
 
     def _stop() -> None:
         r = app.extensions.get("hls_relay")
