@@ -321,11 +321,10 @@ def tracking(conn: Connection, token: str, lang: str = "en") -> dict[str, Any]:
     lang = lang if lang in LANGS else "en"
     row = conn.execute(text(f"""
         SELECT i.id, i.status, i.category, c.name_{lang} AS category_name, i.title,
-               CASE WHEN i.moderation_status <> 'hidden' THEN i.public_description END
-                 AS description, i.address, i.reported_at, i.deadline, i.resolved_at, i.closed_at,
-               i.updated_at, i.duplicate_of, d.name AS district, s.name AS service,
-               (i.deadline < now() AND i.status IN ('new','triaged','dispatched','in_progress'))
-                 AS overdue,
+               i.public_description AS description, i.moderation_status, i.address,
+               i.reported_at, i.deadline, i.resolved_at, i.closed_at, i.updated_at, i.duplicate_of, d.name AS district, s.name AS service,
+               (i.deadline < cadastre_now()
+                AND i.status IN ('new', 'triaged', 'dispatched', 'in_progress')) AS overdue,
                ST_X(ST_Transform(i.geom, 4326)) AS lon, ST_Y(ST_Transform(i.geom, 4326)) AS lat,
                (SELECT t.token FROM citizen_report t WHERE t.incident_id = i.duplicate_of)
                  AS duplicate_token
@@ -338,6 +337,9 @@ def tracking(conn: Connection, token: str, lang: str = "en") -> dict[str, Any]:
     if row is None:
         raise NotFound("no such report")
     item = dict(row)
+    if item.pop("moderation_status") == "hidden":
+        # a moderator hid the text: status and timeline stay, the citizen's words do not
+        item["description"] = item["title"] = None
     item["title"] = redact(item["title"])
     item["description"] = redact(item["description"])
     item["address"] = redact(item["address"])

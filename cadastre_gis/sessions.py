@@ -81,18 +81,20 @@ def session_valid(conn: Connection, settings: Settings, key: str) -> bool:
     return True
 
 
-def open_sids(conn: Connection, sids: list[str]) -> set[str]:
-    """Which of these cookie session ids are still open (not signed out or revoked).
-
-    One query for many live streams; watching counts as use (``last_seen_at``).
-    """
-    if not sids:
+def sessions_valid(conn: Connection, settings: Settings, keys: list[str]) -> set[str]:
+    """The keys among ``keys`` whose sessions are still open: :func:`session_valid` for many
+    live streams in one query (watching counts as use)."""
+    if not keys:
         return set()
-    by_hash = {sid_hash(s): s for s in sids}
-    rows = conn.execute(text(
-        "UPDATE web_session SET last_seen_at = now() WHERE sid_hash = ANY(:h)"
-        " AND ended_at IS NULL RETURNING sid_hash"), {"h": list(by_hash)}).all()
-    return {by_hash[r[0]] for r in rows}
+    rows = conn.execute(text("SELECT s.id, s.sid_hash" + _LIVE.replace(
+        "s.sid_hash = :h", "s.sid_hash = ANY(:hs)")),
+        {"hs": list(keys), "max_h": settings.session_max_hours,
+         "idle_m": settings.session_idle_minutes}).all()
+    if rows:
+        conn.execute(text("UPDATE web_session SET last_seen_at = now() WHERE id = ANY(:ids)"
+                          " AND last_seen_at < now() - interval '1 minute'"),
+                     {"ids": [r[0] for r in rows]})
+    return {r[1] for r in rows}
 
 
 def session_key(sid: str) -> str:

@@ -374,7 +374,7 @@ def get_requests(fmt: str):  # type: ignore[no-untyped-def]
             sql += " AND i.reported_at >= :start"
             params["start"] = start
         else:
-            sql += " AND i.reported_at >= coalesce(CAST(:end AS timestamptz), now()) - interval '90 days'"
+            sql += " AND i.reported_at >= coalesce(CAST(:end AS timestamptz), cadastre_now()) - interval '90 days'"
         if end:
             sql += " AND i.reported_at <= :end"
         params["end"] = end

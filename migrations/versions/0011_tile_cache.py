@@ -55,8 +55,10 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     FROM g
 $$;
 
+-- SECURITY DEFINER: an edit by a registrar's or viewer's own login (QGIS, psql) records its
+-- tile change too, without those logins being able to write tile_change themselves.
 CREATE OR REPLACE FUNCTION tile_change_note() RETURNS trigger
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
   lyr text := TG_ARGV[0];
   bx jsonb;

@@ -124,6 +124,8 @@ def test_dashboard_sizes_and_languages(page, live_server, database_url, artifact
             assert page.locator('#panel form[data-action="triage"]').count() == 0
             assert TRIAGE[lang] not in panel
             assert page.locator('#panel form[data-action="close"]').count() == 1
+            if lang == "ru":
+                assert "Демо-данные" in panel  # the source by name, not the code
             if lang != "en":
                 for english in ("Priority", "Deadline", "Timeline", "Actions", "Cameras that see it"):
                     assert english not in panel, (lang, english)
@@ -198,5 +200,19 @@ def test_camera_plays_in_the_dashboard(page, live_server, database_url, data_dir
             break
         page.wait_for_timeout(100)
     assert cam not in relay.running()
+    # any camera on the map plays too: click it
+    page.evaluate(f"""() => {{ const f = window.situation.cameras.features.find(
+        f => f.properties.kind === 'camera' && f.properties.id === {cam});
+        window.situation.map.jumpTo({{center: f.geometry.coordinates, zoom: 17.5}}); }}""")
+    page.wait_for_function("() => !window.situation.map.isMoving() && window.situation.map.loaded()")
+    page.wait_for_timeout(300)
+    xy = page.evaluate(f"""() => {{ const f = window.situation.cameras.features.find(
+        f => f.properties.kind === 'camera' && f.properties.id === {cam});
+        const p = window.situation.map.project(f.geometry.coordinates);
+        const r = window.situation.map.getCanvas().getBoundingClientRect();
+        return [r.left + p.x, r.top + p.y]; }}""")
+    page.mouse.click(xy[0], xy[1])
+    page.wait_for_selector(f'#wall .tile[data-camera-id="{cam}"].playing', timeout=30000)
+    page.click(f'#wall .tile[data-camera-id="{cam}"] button.close')
     assert page.external_requests == []
     assert page.console_errors == []
