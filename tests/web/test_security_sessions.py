@@ -257,16 +257,16 @@ def test_required_roles_enrol_at_next_sign_in(settings, user) -> None:  # type: 
     assert r.status_code == 200 and 'name="code"' in r.get_data(as_text=True)
 
 
-def test_live_stream_keys_end_with_the_session(app, engine, user) -> None:  # type: ignore[no-untyped-def]
+def test_live_stream_keys_end_with_the_session(app, engine, settings, user) -> None:  # type: ignore[no-untyped-def]
     from web.situation_live import Who, valid_keys
 
     c = app.test_client()
     login(c, user)
     with c.session_transaction() as s:
-        sid = s["sid"]
+        key = sessions.session_key(s["sid"])
     with engine.connect() as conn:
         acc = conn.execute(text("SELECT id FROM account WHERE username = :u"), {"u": user}).scalar()
-    who, token_who = Who(acc, sid), Who(acc, None)
-    assert valid_keys(engine, [who, token_who]) == {who, token_who}
+    who, token_who = Who(acc, key), Who(acc, None)
+    assert valid_keys(engine, [who, token_who], settings) == {who, token_who}
     c.get("/logout")
-    assert valid_keys(engine, [who, token_who]) == {token_who}
+    assert valid_keys(engine, [who, token_who], settings) == {token_who}
