@@ -78,7 +78,7 @@ def test_revoke_sessions_cli_and_password_change(app, settings, user) -> None:  
     thief = app.test_client()
     _copy(b, thief)
     token = _csrf(a, "/account")
-    r = a.post("/account/password", data={"csrf_token": token, "current_password": PASSWORD,
+    r = a.post("/account/password?lang=en", data={"csrf_token": token, "current_password": PASSWORD,
                                            "new_password": "another-pass-1",
                                            "new_password2": "another-pass-1"})
     assert r.status_code == 200 and "signed out everywhere else" in r.get_data(as_text=True)
