@@ -23,6 +23,9 @@ from cadastre_gis.settings import Settings  # noqa: E402
 
 from ..conftest import create_database, drop_database  # noqa: E402
 
+# CQL2 JSON search bodies (OGC API Features Part 3) are JSON on the wire.
+schemathesis.serializer.alias("application/query-cql-json", "application/json")
+
 GET_EXAMPLES = 10
 WRITE_EXAMPLES = 6
 # Known departures of pygeoapi's own documents from the OpenAPI document it generates, not of
