@@ -270,3 +270,9 @@ def test_live_stream_keys_end_with_the_session(app, engine, settings, user) -> N
     assert valid_keys(engine, [who, token_who], settings) == {who, token_who}
     c.get("/logout")
     assert valid_keys(engine, [who, token_who], settings) == {token_who}
+
+
+def test_anonymous_responses_stay_cacheable(client) -> None:  # type: ignore[no-untyped-def]
+    r = client.get("/ogc/collections/parcels/tiles/WebMercatorQuad/14/6134/11006?f=mvt")
+    assert "Cookie" not in r.headers.get("Vary", "")
+    assert "no-store" not in r.headers.get("Cache-Control", "")
