@@ -284,6 +284,9 @@ def assemble(conn: Connection, number: str, as_of: datetime) -> dict[str, Any]:
           LEFT JOIN party pa ON pa.id = r.party_id
           LEFT JOIN source_document sd ON sd.id = r.source_document_id
          WHERE r.valid_from <= :t AND (r.valid_to IS NULL OR r.valid_to > :t)
+           -- in force on that day: a lease or mortgage past its end date no longer binds
+           AND (r.ends_on IS NULL
+                OR r.ends_on >= (CAST(:t AS timestamptz) AT TIME ZONE 'Asia/Tashkent')::date)
          ORDER BY r.kind, r.starts_on NULLS LAST, r.id, r.version DESC"""),
         {**t, "bids": bids}).all()
     owners: list[dict[str, Any]] = []

@@ -376,6 +376,9 @@ BEGIN
 END $$;
 
 -- Row trigger of 0004, now also for the application's acting account (cadastre.districts).
+-- It stays a BEFORE ROW trigger: for a QGIS login it must speak before row-level security's
+-- WITH CHECK does (with its own, less clear message); the owner without an acting account
+-- (loaders, bulk loads) leaves at the first test, so it costs nothing set-based would save.
 CREATE OR REPLACE FUNCTION cadastre_check_district_row() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
