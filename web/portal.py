@@ -69,7 +69,7 @@ def index():  # type: ignore[no-untyped-def]
     return render_template("portal/index.html", figures=figures, totals=totals,
                            bounds=city_bounds(), centre=CITY_CENTRE, zoom=CITY_ZOOM,
                            parcel=request.args.get("parcel", ""),
-                           uses=overview.permitted_uses(conn(), _lang()))
+                           uses=overview.permitted_uses(read_conn(), _lang()))
 
 
 @bp.route("/api/districts/labels")
