@@ -58,7 +58,8 @@ def test_map_draws_parcels_offline(page, live_server, artifacts, target) -> None
     assert labels > 0, "plot numbers are labelled at high zoom"
     # named streets between the blocks, from our own tiles, labelled along the line
     page.wait_for_function(
-        "window.portalMap.queryRenderedFeatures({layers:['street-label']}).length > 0", timeout=30000)
+        "() => window.portalMap.queryRenderedFeatures({layers:['street-label']}).length > 0",
+        timeout=30000)
     streets = page.evaluate("""() => window.portalMap.queryRenderedFeatures({layers: ['street-line']})
                                       .map(f => f.properties.name)""")
     assert streets and all(streets)
@@ -91,7 +92,8 @@ def test_search_by_number_highlights_parcel(page, live_server, artifacts, target
     box = card.bounding_box()
     assert box["y"] + box["height"] >= 843 and box["y"] > 844 * 0.4
     page.wait_for_function(  # the selected parcel carries its full number
-        "window.portalMap.queryRenderedFeatures({layers:['highlight-label']}).length > 0", timeout=30000)
+        "() => window.portalMap.queryRenderedFeatures({layers:['highlight-label']}).length > 0",
+        timeout=30000)
     assert card.locator("dt").all_inner_texts() == [
         "Address", "District", "Area", "Land category", "Permitted use", "Cadastral value"]
     with engine.connect() as c:  # never an owner's name
