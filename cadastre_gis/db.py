@@ -5,8 +5,8 @@ Connections belong to a lifetime, not to the module: a :class:`Database` holds t
 it (TiPG keeps its pools on ``app.state`` the same way). The helpers ``get_engine``,
 ``transaction`` and ``session`` find the current one:
 
-1. the innermost :func:`scope` (a CLI command, a loader run, a script);
-2. else the running web app's (``web.db`` registers a resolver for it);
+1. the running web app's, inside its app context (``web.db`` registers a resolver for it);
+2. else the innermost :func:`scope` (a CLI command, a loader run, a script);
 3. else a per-process default for that URL, disposed at exit (tests, ad-hoc scripts).
 
 Read replicas (``CADASTRE_REPLICA_URLS``) are used only through :meth:`Database.read_connect`
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -92,6 +93,20 @@ class Database:
         self._primary: Engine | None = None
         self._lock = threading.Lock()
         self._next = 0
+        self._pid = os.getpid()
+
+    def _after_fork(self) -> None:
+        # A forked process (gunicorn worker) must not share the parent's sockets: forget the
+        # inherited pools without closing them (SQLAlchemy's documented pattern).
+        if self._pid != os.getpid():
+            self._pid = os.getpid()
+            if self._primary is not None:
+                self._primary.dispose(close=False)
+                self._primary = None
+            for r in self.replicas:
+                if r.engine is not None:
+                    r.engine.dispose(close=False)
+                    r.engine = None
 
     @property
     def url(self) -> str:
@@ -103,6 +118,7 @@ class Database:
     @property
     def primary(self) -> Engine:
         """The primary's engine (created on first use)."""
+        self._after_fork()
         with self._lock:
             if self._primary is None:
                 self._primary = create_engine(
@@ -111,6 +127,7 @@ class Database:
             return self._primary
 
     def _candidates(self) -> list[Replica]:
+        self._after_fork()
         now = time.monotonic()
         live = [r for r in self.replicas if r.down_until <= now]
         if not live:
@@ -203,13 +220,13 @@ def scope(settings: Settings, pool_size: int | None = None) -> Iterator[Database
 def current(settings: Settings) -> Database:
     """The Database of the current lifetime for ``settings``' database URL."""
     url = settings.url()
-    scoped = _scoped.get()
-    if scoped is not None and scoped.url == url:
-        return scoped
     for fn in _resolvers:
         found = fn()
         if found is not None and found.url == url:
             return found
+    scoped = _scoped.get()
+    if scoped is not None and scoped.url == url:
+        return scoped
     with _defaults_lock:
         database = _defaults.get(url)
         if database is None:

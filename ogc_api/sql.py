@@ -22,7 +22,7 @@ from .collections import STORAGE_SRID, Collection
 
 OGC_CRS = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 EPSG = "http://www.opengis.net/def/crs/EPSG/0/"
-OUTPUT_SRIDS = (4326, 3857, 32642, 28412)
+OUTPUT_SRIDS = (4326, 3857, STORAGE_SRID, 28412)
 SUPPORTED_CRS = [OGC_CRS] + [f"{EPSG}{s}" for s in OUTPUT_SRIDS]
 
 

@@ -38,6 +38,7 @@ from cadastre_gis.errors import (
     from_db_error,
 )
 from cadastre_gis.policy import may_edit_district
+from cadastre_gis.schema import SRID
 
 from .cql import check_geometry
 from .params import parse_crs_header
@@ -212,7 +213,7 @@ class Writer:
         expr = "ST_SetSRID(ST_GeomFromGeoJSON(:g), :s)"
         if flip:
             expr = f"ST_FlipCoordinates({expr})"
-        expr = f"ST_Transform({expr}, 32642)"
+        expr = f"ST_Transform({expr}, {SRID})"
         try:
             with c.begin_nested():
                 row = c.execute(text(f"SELECT GeometryType(g), encode(ST_AsEWKB("

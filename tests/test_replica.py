@@ -92,7 +92,8 @@ def test_reads_go_to_the_replica_writer_reads_primary_and_fallback(
 
     eng = create_engine(primary.url())
     with eng.begin() as c:
-        pid = c.execute(text("SELECT min(id) FROM parcel WHERE status = 'active'")).scalar()
+        pid, number = c.execute(text("SELECT id, cadastral_number FROM parcel"
+                                     " WHERE status = 'active' ORDER BY id LIMIT 1")).one()
         c.execute(text("UPDATE parcel SET address = 'before' WHERE id = :i"), {"i": pid})
     _wait_replayed(replica, f"SELECT address FROM parcel WHERE id = {pid}", "before")
     rep = create_engine(replica.url(), isolation_level="AUTOCOMMIT")
@@ -102,8 +103,9 @@ def test_reads_go_to_the_replica_writer_reads_primary_and_fallback(
             c.execute(text("SELECT pg_wal_replay_pause()"))
         with eng.begin() as c:
             c.execute(text("UPDATE parcel SET address = 'after' WHERE id = :i"), {"i": pid})
-        # anonymous reads come from the (paused) replica
+        # anonymous reads come from the (paused) replica: OGC items and the portal's card
         assert client.get(url).get_json()["properties"]["address"] == "before"
+        assert client.get(f"/api/parcels/{number}").get_json()["address"] == "before"
         # a client that has just written reads the primary: its own write
         writer = app.test_client()
         r = writer.post("/extracts/verify", data={}, content_type="multipart/form-data")

@@ -17,7 +17,7 @@ from cadastre_gis.settings import Settings
 BLUEPRINTS = [
     "web.auth", "web.health", "web.portal", "web.search", "web.my", "web.taxes",
     "web.staff", "web.notary", "web.extracts", "web.situation", "web.open311", "web.analytics",
-    "web.ogc", "web.l10n", "web.report",
+    "web.ogc", "web.l10n", "web.report", "web.moderation",
 ]
 
 log = logging.getLogger(__name__)
@@ -53,9 +53,10 @@ def create_app(settings: Settings | None = None, **config: Any) -> Flask:
         # Domain code (extract QR codes and verification URLs) reads it without Flask.
         from cadastre_gis import context
 
-        from .urls import base_url
+        from .urls import base_url, remember_request_base
 
         context.set_base_url(base_url())
+        remember_request_base()
 
     i18n.init_app(app)
     security.init_app(app)

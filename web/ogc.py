@@ -6,7 +6,6 @@ config from our settings and route to pygeoapi's API functions ourselves.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from typing import Any
 
@@ -25,9 +24,15 @@ def init_app(app: Flask) -> None:
     """Give the app its pygeoapi API objects (one per public root) and the /ogc routes."""
     from ogc_api import patches
 
+    settings = app.extensions["cadastre_settings"]
     patches.install()
-    app.extensions["pygeoapi_apis"] = ApiCache(app.extensions["cadastre_settings"])
+    app.extensions["pygeoapi_apis"] = ApiCache(settings)
     app.register_blueprint(bp)
+    if settings.tile_cache_mb > 0:
+        from .tiles_wsgi import TileFastLane
+
+        # cached tiles are answered before the Flask request cycle (see web/tiles_wsgi.py)
+        app.wsgi_app = TileFastLane(app.wsgi_app, settings)  # type: ignore[method-assign]
 
 
 class ApiCache:
@@ -360,41 +365,19 @@ def tile(collection_id: str, tms: str, z: str, y: str, x: str) -> Response:
 
     from ogc_api import tiles
 
+    from .tiles_wsgi import accepts_gzip, tile_headers
+
     t = tiles.parse(collection_id, tms, z, y, x, request.args.get("f"))
     gz, hit = tiles.gzipped_tile(current_app.extensions["cadastre_settings"], t)
-    tag = hashlib.blake2b(gz, digest_size=12).hexdigest()
-    if request.accept_encodings["gzip"] > 0:
-        response = Response(gz, mimetype=tiles.MVT_MEDIA_TYPE)
-        response.headers["Content-Encoding"] = "gzip"
-        etag = f'"{tag}-gz"'
-    else:
-        response = Response(gzip.decompress(gz), mimetype=tiles.MVT_MEDIA_TYPE)
-        etag = f'"{tag}"'
-    response.headers["Vary"] = "Accept-Encoding"
-    response.headers["X-Tile-Cache"] = "hit" if hit else "miss"
-    response.headers["ETag"] = etag
-    response.headers["Cache-Control"] = f"public, max-age={t.coll.cache_seconds}"
-    if etag in [v.strip() for v in request.headers.get("If-None-Match", "").split(",")]:
+    gzip_ok = accepts_gzip(request.headers.get("Accept-Encoding"))
+    response = Response(gz if gzip_ok else gzip.decompress(gz))
+    for k, v in tile_headers(t.coll.cache_seconds, gz, gzip_ok, hit):
+        response.headers[k] = v
+    if response.headers["ETag"] in [v.strip() for v in
+                                    request.headers.get("If-None-Match", "").split(",")]:
         response.status_code = 304
         response.set_data(b"")
         response.headers.pop("Content-Encoding", None)
-    return response
-
-
-def _with_etag(response: Response, cache_seconds: int) -> Response:
-    """Tiles: add ETag (a content hash), Cache-Control, 304."""
-    import hashlib
-
-    if response.status_code != 200:
-        return response
-    etag = '"' + hashlib.blake2b(response.get_data(), digest_size=12).hexdigest() + '"'
-    response.headers["ETag"] = etag
-    response.headers["Cache-Control"] = (f"public, max-age={cache_seconds}" if cache_seconds
-                                         else "no-cache")
-    inm = identity_etags(request.headers.get("If-None-Match")) or ""
-    if etag in [t.strip() for t in inm.split(",")]:
-        response.status_code = 304
-        response.set_data(b"")
     return response
 
 

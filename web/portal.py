@@ -9,7 +9,7 @@ from flask import Blueprint, Response, jsonify, render_template, request
 
 from cadastre_gis import overview
 
-from .db import conn
+from .db import read_conn
 
 bp = Blueprint("portal", __name__)
 
@@ -28,23 +28,23 @@ def district_figures() -> list[dict]:
     One grouped scan per table: on a 300 000-parcel city this takes ~0.3 s, so the landing
     page keeps the result for ``FIGURES_TTL_S`` seconds per process rather than delay the map.
     """
-    key = str(conn().engine.url)
+    key = str(read_conn().engine.url)
     hit = _figures_cache.get(key)
     if hit and time.monotonic() - hit[0] < FIGURES_TTL_S:
         return hit[1]
-    figures = overview.district_figures(conn())
+    figures = overview.district_figures(read_conn())
     _figures_cache[key] = (time.monotonic(), figures)
     return figures
 
 
 def district_labels() -> dict:
     """One label point per district (CRS84 GeoJSON)."""
-    return overview.district_labels(conn())
+    return overview.district_labels(read_conn())
 
 
 def city_bounds() -> list[float] | None:
     """The extent of all districts in CRS84 [minx, miny, maxx, maxy]."""
-    return overview.city_bounds(conn())
+    return overview.city_bounds(read_conn())
 
 
 @bp.app_context_processor
@@ -64,9 +64,12 @@ def index():  # type: ignore[no-untyped-def]
     """The map with search, and what the platform holds per district."""
     figures = district_figures()
     totals = {k: sum(f[k] for f in figures) for k in ("parcels", "buildings", "open_incidents")}
+    from .search import _lang
+
     return render_template("portal/index.html", figures=figures, totals=totals,
                            bounds=city_bounds(), centre=CITY_CENTRE, zoom=CITY_ZOOM,
-                           parcel=request.args.get("parcel", ""))
+                           parcel=request.args.get("parcel", ""),
+                           uses=overview.permitted_uses(read_conn(), _lang()))
 
 
 @bp.route("/api/districts/labels")

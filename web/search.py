@@ -8,7 +8,7 @@ from flask_babel import get_locale
 from cadastre_gis import search as service
 from cadastre_gis.search import normalize_number
 
-from .db import conn
+from .db import read_conn
 
 bp = Blueprint("search", __name__, url_prefix="/api")
 
@@ -25,10 +25,10 @@ def search_view():  # type: ignore[no-untyped-def]
     """GET /api/search?q=...&limit=10 — JSON results with bbox and centroid in CRS84."""
     query = service.SearchQuery.parse(request.args.get("q"), request.args.get("limit", "10"),
                                       _lang())
-    return jsonify(service.search(conn(), query))
+    return jsonify(service.search(read_conn(), query))
 
 
 @bp.route("/parcels/<path:number>")
 def parcel_view(number: str):  # type: ignore[no-untyped-def]
     """GET /api/parcels/<cadastral number> — the public parcel card (never owners)."""
-    return jsonify(service.parcel_card(conn(), number, _lang()))
+    return jsonify(service.parcel_card(read_conn(), number, _lang()))

@@ -4,7 +4,9 @@
 Host and prefix after ``web.proxy`` has applied the ``X-Forwarded-*`` headers of trusted
 proxies only and replaced a direct client's Host that is not allowed by the address the
 client actually connected to (see ``web/proxy.py``). Outside a request (CLI, e-mails sent by
-a job) the fallback is ``http://CADASTRE_HOST:CADASTRE_PORT``.
+a job) it is the address the latest request of this process came through (preferring one
+through a trusted proxy), else ``http://CADASTRE_HOST:CADASTRE_PORT``: set
+``CADASTRE_BASE_URL`` in production so e-mails never depend on it.
 """
 
 from __future__ import annotations
@@ -19,7 +21,19 @@ def base_url() -> str:
         return str(settings.base_url).rstrip("/")
     if has_request_context():
         return request.url_root.rstrip("/")
+    seen = current_app.extensions.get("cadastre_seen_base")
+    if seen:
+        return seen
     return f"http://{settings.host}:{settings.port}"
+
+
+def remember_request_base() -> None:
+    """Note the current request's public root for work done outside requests (e-mails)."""
+    ext = current_app.extensions
+    via_proxy = bool(request.environ.get("cadastre.via_proxy"))
+    if via_proxy or not ext.get("cadastre_seen_via_proxy"):
+        ext["cadastre_seen_base"] = request.url_root.rstrip("/")
+        ext["cadastre_seen_via_proxy"] = via_proxy
 
 
 def absolute(path: str) -> str:

@@ -9,6 +9,7 @@ import threading
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
@@ -88,6 +89,11 @@ def test_links_follow_the_port(direct: Server) -> None:
     _s, _h, html = direct.get("/ogc/collections?f=html")
     assert b"127.0.0.1:5000" not in html
     assert f"{direct.url}/".encode() in html or b'href="/' in html
+    # work outside a request (e-mails) links to where this process was last reached
+    from web.urls import base_url
+
+    with direct.app.app_context():
+        assert base_url() == direct.url
 
 
 def test_forged_host_and_forwarded_headers_from_a_client_are_ignored(direct: Server) -> None:
@@ -128,7 +134,8 @@ def test_base_url_wins(settings) -> None:  # type: ignore[no-untyped-def]
         s.stop()
 
 
-def _extract(server: Server, settings, headers: dict[str, str]) -> dict:  # type: ignore[no-untyped-def]
+def _extract(server: Server, settings, headers: dict[str, str],  # type: ignore[no-untyped-def]
+             fmt: str = "json") -> Any:
     from sqlalchemy import text
 
     from cadastre_gis.db import get_engine
@@ -137,11 +144,12 @@ def _extract(server: Server, settings, headers: dict[str, str]) -> dict:  # type
         number = c.execute(text("SELECT cadastral_number FROM parcel WHERE status = 'active' "
                                 "ORDER BY id LIMIT 1")).scalar_one()
     token = accounts.create_token(settings, "notary", label="pytest-addresses")
-    body = json.dumps({"inputs": {"cadastral_number": number, "case_number": "A-1"}}).encode()
+    body = json.dumps({"inputs": {"cadastral_number": number, "case_number": "A-1",
+                                  "format": fmt}}).encode()
     status, _h, out = server.get("/ogc/processes/parcel-extract/execution", data=body, headers={
         "Authorization": f"Bearer {token}", "Content-Type": "application/json", **headers})
     assert status == 200, out[:400]
-    return json.loads(out)
+    return json.loads(out) if fmt == "json" else out
 
 
 def test_signed_extract_never_carries_a_forged_address(direct: Server, proxied: Server,
@@ -154,6 +162,22 @@ def test_signed_extract_never_carries_a_forged_address(direct: Server, proxied: 
     assert doc["verification_url"].startswith("https://cadastre.example.uz/extracts/EX-")
     number = doc["verification_url"].rsplit("/", 1)[1]
     assert proxied.get(f"/extracts/{number}")[0] == 200
+
+
+def test_pdf_extract_qr_code_names_the_real_address(direct: Server, settings,  # type: ignore[no-untyped-def]
+                                                    tmp_path) -> None:
+    pdftoppm = need_tool("pdftoppm")
+    zxingcpp = pytest.importorskip("zxingcpp")
+    from PIL import Image
+
+    pdf = _extract(direct, settings, {"Host": "evil.example"}, fmt="pdf")
+    (tmp_path / "x.pdf").write_bytes(pdf)
+    subprocess.run([pdftoppm, "-r", "150", "-png", "-f", "1", "-l", "1", str(tmp_path / "x.pdf"),
+                    str(tmp_path / "p")], check=True)
+    page = sorted(tmp_path.glob("p*.png"))[0]
+    urls = [c.text for c in zxingcpp.read_barcodes(Image.open(page))
+            if c.format == zxingcpp.BarcodeFormat.QRCode]
+    assert len(urls) == 1 and urls[0].startswith(direct.url + "/extracts/EX-"), urls
 
 
 def test_gdal_and_owslib_read_through_the_links(direct: Server) -> None:
