@@ -66,6 +66,11 @@ def geometry_json(crs: OutputCrs, column: str = "t.geom") -> str:
 
 def properties_json(coll: Collection, names: list[str] | None = None) -> str:
     """SQL ``json_build_object`` of the (selected) public properties."""
+    return _properties_json(coll, tuple(names) if names else None)
+
+
+@lru_cache(maxsize=256)
+def _properties_json(coll: Collection, names: tuple[str, ...] | None) -> str:
     fields = [f for f in coll.fields if not names or f.name in names]
     if not fields:
         return "'{}'::json"

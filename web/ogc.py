@@ -220,6 +220,15 @@ def _settings() -> Any:
     return current_app.extensions["cadastre_settings"]
 
 
+def _db_url() -> str:
+    """The database URL of the OGC reads (resolved once per app: reading the embedded
+    cluster's port and secret files on every request cost ~0.5 ms)."""
+    url = current_app.extensions.get("ogc_db_url")
+    if url is None:
+        url = current_app.extensions["ogc_db_url"] = _settings().url()
+    return url
+
+
 def _post_body() -> Any:
     """The JSON body of a POST on /items (None when empty): a Feature or a CQL2 JSON filter."""
     from ogc_api.writes import parse_body
@@ -249,7 +258,7 @@ def _items_query(coll: Any, body: Any) -> Any:
 def _items_response(coll: Any, q: Any) -> Response:
     from ogc_api import answers
 
-    return _answer(answers.items(_settings().url(), ogc_url(), _render, coll, q))
+    return _answer(answers.items(_db_url(), ogc_url(), _render, coll, q))
 
 
 def _item_response(coll: Any, item_id: str) -> Response:
@@ -258,7 +267,7 @@ def _item_response(coll: Any, item_id: str) -> Response:
 
     a = parse_item_args(coll, item_id, request.query_string,
                         list(request.args.items(multi=True)), request.headers.get("Accept"))
-    return _answer(answers.item(_settings().url(), ogc_url(), _render, coll, item_id,
+    return _answer(answers.item(_db_url(), ogc_url(), _render, coll, item_id,
                                 *a))
 
 

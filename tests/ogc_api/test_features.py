@@ -115,6 +115,21 @@ def test_bbox_crs(client: Any) -> None:
     assert {f["id"] for f in a["features"]} == {f["id"] for f in b["features"]}
 
 
+def test_bbox_crs_sk42_northing_first(client: Any) -> None:
+    """Part 2: a bbox in EPSG:28412 is given in its axis order (northing, easting)."""
+    t = Transformer.from_crs("OGC:CRS84", "EPSG:28412")  # authority order: northing first
+    n1, e1 = t.transform(BBOX[0], BBOX[1])
+    n2, e2 = t.transform(BBOX[2], BBOX[3])
+    a = items(client, "parcels", bbox=",".join(map(str, BBOX)), limit=2000, skipGeometry="true")
+    b = items(client, "parcels", bbox=f"{n1},{e1},{n2},{e2}", limit=2000, skipGeometry="true",
+              **{"bbox-crs": EPSG + "28412"})
+    ids_a = {f["id"] for f in a["features"]}
+    ids_b = {f["id"] for f in b["features"]}
+    assert len(ids_a) > 250
+    # the two grids share their central meridian (69°E): the boxes nearly coincide
+    assert len(ids_a & ids_b) >= 0.97 * max(len(ids_a), len(ids_b))
+
+
 def test_cql2_text_and_json(client: Any, db: Any) -> None:
     expected = set(db.execute(text(
         "SELECT id FROM parcel WHERE status = 'active' AND land_category = 'agricultural'"
