@@ -53,7 +53,8 @@ def cameras_seeing(conn: Connection, incident_id: int, offline_minutes: int = 10
     """Cameras that see an incident (nearest first) with their computed health."""
     rows = conn.execute(text(
         "SELECT camera_id AS id, code, name, round(distance_m::numeric, 1)::float AS distance_m,"
-        " round(azimuth_deg::numeric, 1)::float AS azimuth_deg, health"
+        " round(azimuth_deg::numeric, 1)::float AS azimuth_deg, health,"
+        " (SELECT stream_url IS NOT NULL FROM camera WHERE camera.id = camera_id) AS has_stream"
         " FROM cameras_seeing(:i, :m)"), {"i": incident_id, "m": offline_minutes})
     return [dict(r._mapping) for r in rows]
 
@@ -63,7 +64,9 @@ def cameras_geojson(conn: Connection, offline_minutes: int = 10, with_stream: bo
     """Cameras as a CRS84 FeatureCollection: points with wedge polygons as a property geometry.
 
     Each camera yields two features: its point (``kind: camera``) and its wedge
-    (``kind: wedge``), so a map draws both from one source. Stream URLs only when asked.
+    (``kind: wedge``), so a map draws both from one source. Stream URLs only when asked
+    (never for browsers: they watch through the relay, see :mod:`cadastre_gis.video`);
+    ``has_stream`` tells whether there is anything to watch.
     """
     where = ""
     params: dict[str, Any] = {"m": offline_minutes}
@@ -82,7 +85,7 @@ def cameras_geojson(conn: Connection, offline_minutes: int = 10, with_stream: bo
     for r in rows:
         props = {"id": r.id, "code": r.code, "name": r.name, "district_id": r.district_id,
                  "heading_deg": r.heading_deg, "fov_deg": r.fov_deg, "range_m": r.range_m,
-                 "status": r.status, "health": r.health,
+                 "status": r.status, "health": r.health, "has_stream": bool(r.stream_url),
                  "last_heartbeat": r.last_heartbeat.isoformat() if r.last_heartbeat else None}
         if with_stream:
             props["stream_url"] = r.stream_url
@@ -91,3 +94,28 @@ def cameras_geojson(conn: Connection, offline_minutes: int = 10, with_stream: bo
         feats.append({"type": "Feature", "geometry": r.wedge,
                       "properties": {"id": r.id, "health": r.health, "kind": "wedge"}})
     return {"type": "FeatureCollection", "features": feats}
+
+
+def stream_source(conn: Connection, camera_id: int) -> dict[str, Any]:
+    """A camera's code, name and private stream URL (for the server-side video relay only)."""
+    row = conn.execute(text("SELECT id, code, name, stream_url FROM camera WHERE id = :i"),
+                       {"i": camera_id}).mappings().first()
+    if row is None:
+        from .errors import NotFound
+
+        raise NotFound(f"camera {camera_id} does not exist")
+    return dict(row)
+
+
+def heartbeat(conn: Connection, code: str, offline_minutes: int = 10) -> dict[str, Any]:
+    """A camera reports it is alive: an offline camera comes back online."""
+    row = conn.execute(text(
+        "UPDATE camera SET last_heartbeat = now(),"
+        " status = CASE WHEN status = 'offline' THEN 'online' ELSE status END"
+        " WHERE code = :c RETURNING id, status, camera_health(status, now(), :m) AS health"),
+        {"c": code, "m": offline_minutes}).mappings().first()
+    if row is None:
+        from .errors import NotFound
+
+        raise NotFound(f"camera {code} does not exist")
+    return dict(row)

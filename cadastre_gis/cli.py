@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 
@@ -11,10 +12,19 @@ from .settings import Settings
 
 
 def _settings() -> Settings:
+    """The settings, and database engines that live as long as the running command."""
     try:
-        return Settings.from_env()
+        s = Settings.from_env()
     except CadastreError as exc:
         raise click.ClickException(exc.message) from exc
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        root = ctx.find_root()
+        if "cadastre_db" not in root.meta:
+            from . import db
+
+            root.meta["cadastre_db"] = root.with_resource(db.scope(s))
+    return s
 
 
 @click.group()
@@ -69,6 +79,110 @@ def db_status() -> None:
         click.echo(f"url: {st.url}")
     if not st.running:
         sys.exit(3)
+
+
+@db.group("replica")
+def db_replica() -> None:
+    """A streaming hot standby of the embedded cluster (under $CADASTRE_DATA_DIR/replica)."""
+
+
+_MANAGED = ("CADASTRE_DATABASE_URL is set: replicas of an external database are the managed "
+            "service's job (create read replicas there, e.g. a hot standby or a read-only "
+            "endpoint), then list their URLs, comma-separated, in CADASTRE_REPLICA_URLS; "
+            "/healthz shows their lag.")
+
+
+@db_replica.command("up")
+def db_replica_up() -> None:
+    """Create (pg_basebackup -R) and start the replica; print its URL."""
+    s = _settings()
+    if s.database_url:
+        click.echo(_MANAGED)
+        return
+    from .cluster import ReplicaCluster
+
+    st = ReplicaCluster(s).start()
+    click.echo(f"replica running on port {st.port} (pid {st.pid}) in {st.data_dir}")
+    click.echo(f"url: {st.url}")
+    click.echo("to send read-only work to it: CADASTRE_REPLICA_URLS=" + (st.url or ""))
+
+
+@db_replica.command("down")
+@click.option("--remove", is_flag=True, help="also delete the replica's data dir")
+def db_replica_down(remove: bool) -> None:
+    """Stop the replica (reads fall back to the primary)."""
+    s = _settings()
+    if s.database_url:
+        click.echo(_MANAGED)
+        return
+    from .cluster import ReplicaCluster
+
+    r = ReplicaCluster(s)
+    if remove:
+        r.remove()
+        click.echo("replica stopped and removed")
+        return
+    click.echo("stopped" if r.stop() else "not running")
+
+
+@db_replica.command("status")
+def db_replica_status() -> None:
+    """Print whether the replica runs, its URL and its replay lag."""
+    s = _settings()
+    if s.database_url:
+        click.echo(_MANAGED)
+        for url in s.replicas():
+            click.echo(f"configured replica: {_mask(url)}")
+        return
+    from .cluster import ReplicaCluster
+
+    r = ReplicaCluster(s)
+    st = r.status()
+    state = "running" if st.running else ("stopped" if st.initialized else "not created")
+    click.echo(f"replica: {state}")
+    click.echo(f"data dir: {st.data_dir}")
+    if st.url:
+        click.echo(f"url: {st.url}")
+    if st.running:
+        lag = r.lag()
+        click.echo(f"standby: {'yes' if lag['standby'] else 'NO (promoted)'}")
+        click.echo(f"replay lag: {lag['lag_seconds']:.3f} s, {lag['lag_bytes']} bytes")
+    else:
+        sys.exit(3)
+
+
+@cli.command("backup")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--keep", type=int, default=None,
+              help="keep the newest N base backups (and only the WAL they need)")
+def backup_cmd(directory: Path, keep: int | None) -> None:
+    """Online base backup of the embedded cluster + WAL archive + secrets into DIRECTORY."""
+    s = _settings()
+    from . import backup as b
+
+    try:
+        base = b.backup(s, directory, keep=keep, progress=click.echo)
+    except CadastreError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(f"{base}  (secret: it holds the signing keys and passwords)")
+
+
+@cli.command("restore")
+@click.argument("directory", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option("--data-dir", "data_dir", required=True,
+              type=click.Path(file_okay=False, path_type=Path),
+              help="a NEW data dir (never the running one)")
+@click.option("--to", "to", default=None,
+              help="restore to this instant (ISO 8601, e.g. 2026-12-03T11:40:00+05:00)")
+def restore_cmd(directory: Path, data_dir: Path, to: str | None) -> None:
+    """Restore a backup into a new data dir, to the end of the archive or to an instant."""
+    s = _settings()
+    from . import backup as b
+
+    try:
+        b.restore(s, directory, data_dir, to=to, progress=click.echo)
+    except CadastreError as exc:
+        raise click.ClickException(exc.message) from exc
 
 
 def _mask(url: str) -> str:
@@ -127,10 +241,11 @@ def users() -> None:
 @click.option("--role", required=True,
               type=click.Choice(["citizen", "notary", "registrar", "operator", "admin"]))
 @click.option("--district", "districts", multiple=True, help="district code or name (registrars)")
+@click.option("--all-districts", is_flag=True, help="a city-wide registrar (every district)")
 @click.option("--pinfl", default=None, help="14-digit PINFL (citizens)")
 @click.option("--full-name", default=None)
 def users_add(name: str, role: str, districts: tuple[str, ...], pinfl: str | None,
-              full_name: str | None) -> None:
+              full_name: str | None, all_districts: bool = False) -> None:
     """Add an account; the password is read from stdin."""
     s = _settings()
     from . import accounts
@@ -139,7 +254,7 @@ def users_add(name: str, role: str, districts: tuple[str, ...], pinfl: str | Non
         "Password", hide_input=True, confirmation_prompt=True)
     try:
         acc = accounts.add_user(s, name, role, password, districts=list(districts), pinfl=pinfl,
-                                full_name=full_name)
+                                full_name=full_name, all_districts=all_districts)
     except CadastreError as exc:
         raise click.ClickException(exc.message) from exc
     click.echo(f"account {acc['username']} ({acc['role']}) created, id {acc['id']}")

@@ -65,6 +65,8 @@ class Status:
 class Cluster:
     """A private PostgreSQL cluster in ``settings.data_dir / 'pg'``."""
 
+    role = "primary"
+
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.root = settings.data_path
@@ -72,6 +74,7 @@ class Cluster:
         self.secret_file = self.root / "pg.secret"
         self.port_file = self.root / "pg.port"
         self.log_file = self.root / "pg.log"
+        self.archive_dir = self.root / "wal-archive"
 
     # -- identity -----------------------------------------------------------------------
     def os_user(self) -> str | None:
@@ -219,6 +222,45 @@ class Cluster:
                 "log_min_error_statement = panic\n"
             )
 
+    # Settings that name this data dir's own paths live in an include file rewritten at every
+    # start, so a copy of the cluster (a restore, a replica) never points at the original's
+    # socket directory or WAL archive.
+    CONF_INCLUDE = "cadastre-paths.conf"
+
+    def _write_path_conf(self) -> None:
+        conf = self.pgdata / "postgresql.conf"
+        text = conf.read_text()
+        line = f"include_if_exists = '{self.CONF_INCLUDE}'"
+        if line not in text:
+            with open(conf, "a") as fh:
+                fh.write(f"\n# paths of this data dir (rewritten by cadastre-gis at start)\n{line}\n")
+        arch = str(self.archive_dir).replace("'", "''")
+        body = (
+            f"unix_socket_directories = '{self.pgdata}'\n"
+            # Continuous WAL archiving for point-in-time restore (cadastre-gis backup/restore);
+            # a standby does not archive (archive_mode = on is inactive during recovery).
+            "wal_level = replica\n"
+            f"archive_mode = {'on' if self.settings.wal_archive else 'off'}\n"
+            f"archive_command = 'test ! -f \"{arch}/%f\" && cp \"%p\" \"{arch}/%f\"'\n"
+            "archive_timeout = 60\n"
+            "max_wal_senders = 10\n"
+            "hot_standby = on\n"
+            "hot_standby_feedback = on\n"
+        )
+        target = self.pgdata / self.CONF_INCLUDE
+        target.write_text(body)
+        user = self.os_user()
+        if user:
+            ent = pwd.getpwnam(user)
+            os.chown(target, ent.pw_uid, ent.pw_gid)
+
+    def _prepare_archive(self) -> None:
+        self.archive_dir.mkdir(mode=0o700, exist_ok=True)
+        user = self.os_user()
+        if user:
+            ent = pwd.getpwnam(user)
+            os.chown(self.archive_dir, ent.pw_uid, ent.pw_gid)
+
     def start(self) -> Status:
         """Start the cluster (idempotent); recover from a stale pid file after a crash."""
         self.init()
@@ -236,6 +278,8 @@ class Cluster:
             port = self._free_port()
             self.port_file.write_text(str(port))
         self._prepare_dirs()
+        self._prepare_archive()
+        self._write_path_conf()
         user = self.os_user()
         self.log_file.touch()
         if user:
@@ -277,6 +321,19 @@ class Cluster:
                    str(self.pgdata)], check=False)
         return True
 
+    def archiving(self) -> bool:
+        """True when the running server archives its WAL (needs a restart after an upgrade)."""
+        import psycopg2
+
+        conn = psycopg2.connect(self.url("postgres").replace("postgresql+psycopg2", "postgresql"))
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SHOW archive_mode")
+                row = cur.fetchone()
+                return bool(row and row[0] == "on")
+        finally:
+            conn.close()
+
     def status(self) -> Status:
         """Report whether the cluster exists and runs, and its URL."""
         running = self.running()
@@ -315,3 +372,91 @@ def _is_postgres(pid: int) -> bool:
         return "postgres" in Path(f"/proc/{pid}/comm").read_text()
     except OSError:
         return False
+
+
+class ReplicaCluster(Cluster):
+    """A streaming hot standby of the embedded cluster under ``$CADASTRE_DATA_DIR/replica``.
+
+    Made with ``pg_basebackup -R`` from the running primary (same superuser and password), on
+    its own port; it follows the primary over streaming replication and, when it falls
+    behind, from the primary's WAL archive.
+    """
+
+    role = "replica"
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self.primary = Cluster(settings)
+        self.pgdata = self.root / "replica"
+        self.port_file = self.root / "replica.port"
+        self.log_file = self.root / "replica.log"
+
+    def init(self) -> None:
+        """Clone the running primary with pg_basebackup -R (once)."""
+        if self.initialized():
+            return
+        if not self.primary.running():
+            raise ConfigurationError("the primary is not running: cadastre-gis db up first")
+        self._prepare_dirs()
+        bindir = _bindir(self.settings)
+        user = self.os_user()
+        if self.pgdata.exists():
+            shutil.rmtree(self.pgdata)  # a half-made copy from an interrupted attempt
+        self.pgdata.mkdir(mode=0o700)
+        if user:
+            ent = pwd.getpwnam(user)
+            os.chown(self.pgdata, ent.pw_uid, ent.pw_gid)
+        env = {**os.environ, "PGPASSWORD": self.password()}
+        out = subprocess.run(self._as_user([
+            str(bindir / "pg_basebackup"), "-D", str(self.pgdata), "-R", "-X", "stream",
+            "-c", "fast", "-h", "127.0.0.1", "-p", str(self.primary.port()), "-U", DB_USER,
+            "--no-password"]), capture_output=True, text=True, cwd="/", env=env)
+        if out.returncode != 0:
+            shutil.rmtree(self.pgdata, ignore_errors=True)
+            raise ConfigurationError("pg_basebackup failed: " + out.stderr.strip()[-400:])
+        # When streaming cannot catch up (WAL already recycled), read the primary's archive.
+        arch = str(self.primary.archive_dir).replace("'", "''")
+        with open(self.pgdata / "postgresql.auto.conf", "a") as fh:
+            fh.write(f"restore_command = 'cp \"{arch}/%f\" \"%p\"'\n")
+
+    def _prepare_archive(self) -> None:
+        """A standby does not archive."""
+
+    def _ensure_database(self) -> None:
+        import psycopg2
+
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                psycopg2.connect(host="127.0.0.1", port=self.port(), user=DB_USER,
+                                 password=self.password(), dbname=DB_NAME).close()
+                return
+            except psycopg2.OperationalError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.3)
+
+    def remove(self) -> None:
+        """Stop the replica and delete its data dir."""
+        self.stop()
+        shutil.rmtree(self.pgdata, ignore_errors=True)
+        self.port_file.unlink(missing_ok=True)
+
+    def lag(self) -> dict[str, object]:
+        """Replay lag seen from the standby: seconds and bytes behind what it received."""
+        import psycopg2
+
+        conn = psycopg2.connect(host="127.0.0.1", port=self.port(), user=DB_USER,
+                                password=self.password(), dbname=DB_NAME, connect_timeout=3)
+        try:
+            with conn.cursor() as cur:
+                cur.execute(
+                    "SELECT pg_is_in_recovery(),"
+                    " CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0"
+                    " ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp()) END,"
+                    " pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())")
+                standby, seconds, nbytes = cur.fetchone()
+        finally:
+            conn.close()
+        return {"standby": bool(standby), "lag_seconds": float(seconds or 0),
+                "lag_bytes": int(nbytes or 0)}

@@ -33,3 +33,16 @@ def role() -> str | None:
 def actor() -> str | None:
     """The audit name of the caller."""
     return _actor.get()
+
+
+_base_url: ContextVar[str | None] = ContextVar("cadastre_base_url", default=None)
+
+
+def set_base_url(url: str | None) -> None:
+    """Record the public root URL of the current request (set by the web layer)."""
+    _base_url.set(url)
+
+
+def base_url() -> str | None:
+    """The public root URL of the current request, or None outside one."""
+    return _base_url.get()

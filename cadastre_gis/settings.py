@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from dataclasses import dataclass, fields
@@ -30,8 +31,18 @@ class Settings:
     """Where the embedded cluster, signing keys, reports and uploads live."""
     secret_key: str | None = None
     """Flask session key; generated once and kept in ``data_dir/secret_key`` when unset."""
-    base_url: str = "http://127.0.0.1:5000"
-    """Public URL of the platform (links in OGC API documents, QR codes)."""
+    base_url: str | None = None
+    """Public URL of the platform (OGC links, QR codes); unset: links follow the request."""
+    trusted_proxies: str = ""
+    """Comma-separated addresses/CIDRs of reverse proxies whose ``X-Forwarded-*`` count."""
+    allowed_hosts: str = ""
+    """Comma-separated host names (``name`` or ``name:port``) a direct client may use in Host."""
+    replica_urls: str = ""
+    """Comma-separated read-only PostgreSQL URLs (streaming replicas) for read-only pages."""
+    replica_stickiness: float = 5.0
+    """Seconds a client that has just written keeps reading from the primary."""
+    pool_size: int = 5
+    """Database connections kept per engine and worker process."""
     host: str = "127.0.0.1"
     port: int = 5000
     workers: int = 2
@@ -60,6 +71,8 @@ class Settings:
     service_fee_uzs: int = 25000
     """Service commission per parcel extract (UZS)."""
     camera_offline_minutes: int = 10
+    camera_idle_seconds: int = 30
+    """Stop a camera's video relay (ffmpeg) when no viewer was heard for this long."""
     open311_rate: int = 60
     """Open311 POSTs per minute per API key."""
     tile_cache_mb: int = 512
@@ -67,8 +80,23 @@ class Settings:
     log_level: str = "INFO"
     pg_os_user: str | None = None
     """OS user that runs the embedded cluster when started as root (default: postgres/cadastre)."""
+    wal_archive: bool = True
+    """The embedded cluster archives its WAL into ``data_dir/wal-archive`` (backup/restore)."""
     pg_bindir: str | None = None
     """PostgreSQL binaries for the embedded cluster (default: ``pg_config --bindir``)."""
+    smtp_host: str | None = None
+    """SMTP server for citizen e-mail notifications (unset: e-mail goes to the sandbox outbox)."""
+    smtp_port: int = 587
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_from: str | None = None
+    smtp_starttls: bool = True
+    sms_url: str | None = None
+    """HTTP SMS gateway (POST JSON {to, text}); unset: SMS goes to the sandbox outbox."""
+    sms_token: str | None = None
+    telegram_bot_token: str | None = None
+    notify_sandbox: bool = True
+    """Keep messages of unconfigured channels in the outbox instead of failing them."""
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> Settings:
@@ -119,8 +147,30 @@ class Settings:
             problems.append("CADASTRE_PORT must be 1..65535")
         if self.session_idle_minutes < 1 or self.session_max_hours < 1:
             problems.append("CADASTRE_SESSION_IDLE_MINUTES and CADASTRE_SESSION_MAX_HOURS must be >= 1")
+        if self.base_url and not self.base_url.startswith(("http://", "https://")):
+            problems.append("CADASTRE_BASE_URL must start with http:// or https://")
+        try:
+            self.trusted_networks()
+        except ValueError as exc:
+            problems.append(f"CADASTRE_TRUSTED_PROXIES: {exc}")
+        for u in self.replicas():
+            if not u.startswith(("postgresql", "postgres")):
+                problems.append("CADASTRE_REPLICA_URLS must be postgresql:// URLs")
         if problems:
             raise ConfigurationError("bad settings: " + "; ".join(problems))
+
+    def trusted_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        """``CADASTRE_TRUSTED_PROXIES`` parsed into networks (a bare address is a /32 or /128)."""
+        return [ipaddress.ip_network(x.strip(), strict=False)
+                for x in self.trusted_proxies.split(",") if x.strip()]
+
+    def hosts_allowed(self) -> list[str]:
+        """``CADASTRE_ALLOWED_HOSTS`` in lower case."""
+        return [x.strip().lower() for x in self.allowed_hosts.split(",") if x.strip()]
+
+    def replicas(self) -> list[str]:
+        """``CADASTRE_REPLICA_URLS`` as a list."""
+        return [x.strip() for x in self.replica_urls.split(",") if x.strip()]
 
     @property
     def roles_requiring_2fa(self) -> frozenset[str]:

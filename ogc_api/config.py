@@ -34,8 +34,43 @@ PROCESS_POLICY: dict[str, str] = {
 
 CITY_BBOX = [69.1, 41.15, 69.5, 41.45]
 
+FEATURES_CONFORMANCE = [
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/html",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+    "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables-query-parameters",
+    "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/create-replace-delete",
+    "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/update",
+    "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/features",
+    "http://www.opengis.net/spec/ogcapi-common-3/1.0/conf/schemas",
+]
+"""What our items routes implement (``tests/ogc_api/test_conformance.py`` exercises each)."""
 
-def collections(settings: Settings) -> dict[str, Any]:
+NOT_OFFERED = {"http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/callback"}
+"""Classes pygeoapi lists for its modules that we do not offer (synchronous execution only)."""
+
+
+def conformance() -> list[str]:
+    """The conformance classes declared at /conformance: exactly what works."""
+    from pygeoapi.api import CONFORMANCE_CLASSES as common
+    from pygeoapi.api.processes import CONFORMANCE_CLASSES as processes
+    from pygeoapi.api.tiles import CONFORMANCE_CLASSES as tiles
+
+    from .cql import CONFORMANCE as filters
+
+    classes = [*common, *FEATURES_CONFORMANCE, *filters, *tiles, *processes]
+    return sorted(set(classes) - NOT_OFFERED)
+
+
+def public_root(settings: Settings, base_url: str | None = None) -> str:
+    """The site root the OGC documents link to: ``base_url`` (the request's), else settings."""
+    return (base_url or settings.base_url or f"http://{settings.host}:{settings.port}").rstrip("/")
+
+
+def collections(settings: Settings, base_url: str | None = None) -> dict[str, Any]:
     """The public feature and tile collections, served by our PostGIS providers."""
     from datetime import UTC, datetime
 
@@ -43,7 +78,7 @@ def collections(settings: Settings) -> dict[str, Any]:
     from .sql import SUPPORTED_CRS
 
     url = settings.url()
-    base = settings.base_url.rstrip("/") + "/ogc"
+    base = public_root(settings, base_url) + "/ogc"
     out: dict[str, Any] = {}
     for cid, c in COLLECTIONS.items():
         extents: dict[str, Any] = {"spatial": {"bbox": CITY_BBOX, "crs": SUPPORTED_CRS[0]}}
@@ -85,12 +120,17 @@ def collections(settings: Settings) -> dict[str, Any]:
     return out
 
 
-def build_config(settings: Settings) -> dict[str, Any]:
-    """The pygeoapi config dict for ``settings``."""
+def build_config(settings: Settings, base_url: str | None = None) -> dict[str, Any]:
+    """The pygeoapi config dict for ``settings``, linking to the site root ``base_url``.
+
+    pygeoapi writes every link from ``server.url``, so the web layer builds one config (and
+    API object) per public root it is reached at (``web/ogc.py``).
+    """
     import pygeoapi
 
-    base = settings.base_url.rstrip("/") + "/ogc"
-    resources: dict[str, Any] = dict(collections(settings))
+    root = public_root(settings, base_url)
+    base = root + "/ogc"
+    resources: dict[str, Any] = dict(collections(settings, base_url))
     for pid, dotted in PROCESSES.items():
         resources[pid] = {"type": "process", "processor": {"name": dotted}}
     return {
@@ -105,7 +145,7 @@ def build_config(settings: Settings) -> dict[str, Any]:
             "pretty_print": False,
             "limits": {"default_items": settings.default_limit, "max_items": settings.max_limit,
                        "on_exceed": "error"},
-            "map": {"url": settings.base_url.rstrip("/") + "/static/blank-tile.png",
+            "map": {"url": root + "/static/blank-tile.png",
                     "attribution": "Tashkent cadastre"},
             "templates": {"path": str(HERE / "templates"),
                           "static": str(Path(pygeoapi.__file__).parent / "static")},
@@ -122,11 +162,11 @@ def build_config(settings: Settings) -> dict[str, Any]:
                 "keywords": {"en": ["cadastre", "parcels", "buildings", "Tashkent", "incidents"]},
                 "keywords_type": "theme",
                 "terms_of_service": "https://creativecommons.org/licenses/by/4.0/",
-                "url": settings.base_url,
+                "url": root,
             },
             "license": {"name": "CC-BY 4.0",
                         "url": "https://creativecommons.org/licenses/by/4.0/"},
-            "provider": {"name": "Tashkent city cadastre", "url": settings.base_url},
+            "provider": {"name": "Tashkent city cadastre", "url": root},
             "contact": {"name": "Cadastre service", "position": "Registry",
                         "address": "Amir Temur square", "city": "Tashkent",
                         "country": "Uzbekistan", "email": "cadastre@example.uz",

@@ -24,8 +24,8 @@ from cadastre_gis.errors import CadastreError, InvalidInput, NotFound
 
 from . import cql
 from .collections import COLLECTIONS, STORAGE_SRID, Collection
-from .params import ItemsQuery, crs_limits
-from .sql import OutputCrs, engine, geometry_json, properties_json
+from .params import ItemsQuery
+from .sql import OutputCrs, geometry_json, properties_json, read_connect
 
 LOGGER = logging.getLogger(__name__)
 
@@ -97,17 +97,30 @@ def source(c: Collection, when: tuple | None, params: dict[str, Any]) -> tuple[s
     return f"{c.table} t", " AND ".join(conds) or "true"
 
 
+STORAGE_AREA = (66.0, 0.0, 72.0, 84.0)
+"""Area of use of EPSG:32642 (lon/lat): UTM zone 42N."""
+
+
 def bbox_condition(bbox: list[float], crs: OutputCrs, params: dict[str, Any]) -> str:
     """Bbox condition: the envelope in its own CRS, reprojected by PostGIS as a polygon.
 
     A geographic box whose first longitude is east of its second crosses the antimeridian
     and is the union of two envelopes.
     """
+    # PostGIS keeps x = easting/longitude whatever the CRS's axis order
     v = [bbox[1], bbox[0], bbox[3], bbox[2]] if crs.flip else list(bbox)
     boxes = [v]
-    if crs.digits == 7 and v[0] > v[2]:
-        lo, hi = crs_limits(crs)[1 if crs.flip else 0], crs_limits(crs)[3 if crs.flip else 2]
-        boxes = [[v[0], v[1], hi, v[3]], [lo, v[1], v[2], v[3]]]
+    if crs.digits == 7:
+        if v[0] > v[2]:
+            boxes = [[v[0], v[1], 180.0, v[3]], [-180.0, v[1], v[2], v[3]]]
+        # a continent-wide box projected to UTM folds over itself: clip it to where the
+        # storage CRS is defined (no stored geometry lies outside) before PostGIS projects it
+        a = STORAGE_AREA
+        boxes = [[max(b[0], a[0]), max(b[1], a[1]), min(b[2], a[2]), min(b[3], a[3])]
+                 for b in boxes]
+        boxes = [b for b in boxes if b[0] <= b[2] and b[1] <= b[3]]
+        if not boxes:
+            return "false"
     parts = []
     for i, b in enumerate(boxes):
         keys = [f"b{i}{k}" for k in ("x1", "y1", "x2", "y2")]
@@ -143,7 +156,7 @@ def conditions(c: Collection, q: ItemsQuery, params: dict[str, Any]) -> tuple[st
 
 def _row(url: str, sql: str, params: dict[str, Any]) -> Any:
     try:
-        with engine(url).connect() as conn:
+        with read_connect(url) as conn:
             return conn.exec_driver_sql(sql, params).first()
     except (DataError, ProgrammingError) as exc:
         LOGGER.info("OGC query rejected by the database: %s", exc.orig)

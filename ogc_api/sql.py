@@ -13,7 +13,7 @@ from functools import lru_cache
 
 from pyproj import CRS
 from sqlalchemy import create_engine
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from cadastre_gis.db import normalize_url
 from cadastre_gis.errors import InvalidInput
@@ -22,7 +22,7 @@ from .collections import STORAGE_SRID, Collection
 
 OGC_CRS = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 EPSG = "http://www.opengis.net/def/crs/EPSG/0/"
-OUTPUT_SRIDS = (4326, 3857, 32642, 28412)
+OUTPUT_SRIDS = (4326, 3857, STORAGE_SRID, 28412)
 SUPPORTED_CRS = [OGC_CRS] + [f"{EPSG}{s}" for s in OUTPUT_SRIDS]
 
 
@@ -86,3 +86,12 @@ def engine(url: str) -> Engine:
     return create_engine(normalize_url(url), pool_size=8, max_overflow=8, pool_recycle=600,
                          isolation_level="AUTOCOMMIT", future=True,
                          connect_args={"options": "-c max_parallel_workers_per_gather=0"})
+
+
+def read_connect(url: str) -> Connection:
+    """A connection for a read: a replica when the web layer allows one for this request
+    (``cadastre_gis.db.replica_connect``), else this module's engine on the primary."""
+    from cadastre_gis.db import replica_connect
+
+    c = replica_connect(url)
+    return c if c is not None else engine(url).connect()

@@ -19,6 +19,7 @@ if [ -f package-lock.json ]; then npm ci --no-audit --no-fund --loglevel=error; 
 mkdir -p "$dest"
 cp node_modules/maplibre-gl/dist/maplibre-gl.js node_modules/maplibre-gl/dist/maplibre-gl.css "$dest"/
 cp node_modules/chart.js/dist/chart.umd.min.js "$dest"/chart.umd.js 2>/dev/null || cp node_modules/chart.js/dist/chart.umd.js "$dest"/chart.umd.js
+cp node_modules/hls.js/dist/hls.min.js "$dest"/hls.js
 lock_sum="$( (cat package.json package-lock.json 2>/dev/null || true) | sha256sum | cut -c1-16)"
 echo "$lock_sum" > "$stamp"
 echo "frontend: vendored $(ls "$dest" | grep -v '^\.' | tr '\n' ' ')"

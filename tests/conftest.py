@@ -56,7 +56,8 @@ def server_url(data_dir: Path) -> str:
     explicit = os.environ.get("CADASTRE_TEST_DATABASE_URL")
     if explicit:
         return explicit
-    cluster = Cluster(Settings(data_dir=data_dir))
+    # a throwaway cluster: no WAL archive (tests/test_backup.py makes its own cluster)
+    cluster = Cluster(Settings(data_dir=data_dir, wal_archive=False))
     cluster.start()
     return cluster.url("postgres")
 

@@ -6,7 +6,7 @@ import importlib
 import logging
 from typing import Any
 
-from flask import Flask, g, jsonify, request
+from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from cadastre_gis.errors import CadastreError
@@ -17,7 +17,7 @@ from cadastre_gis.settings import Settings
 BLUEPRINTS = [
     "web.auth", "web.health", "web.portal", "web.search", "web.my", "web.taxes",
     "web.staff", "web.notary", "web.extracts", "web.situation", "web.open311", "web.analytics",
-    "web.ogc",
+    "web.ogc", "web.l10n", "web.report", "web.moderation",
 ]
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,25 @@ def create_app(settings: Settings | None = None, **config: Any) -> Flask:
     app.config.update(config)
     app.extensions["cadastre_settings"] = settings
 
-    from . import i18n, security
+    from . import compression, i18n, metrics, proxy, security
+    from . import db as web_db
+
+    # First: Flask runs after_request handlers in reverse order of registration, so the
+    # compressor runs last and every other handler sees the plain body.
+    compression.init_app(app)
+    proxy.init_app(app, settings)
+    web_db.init_app(app)
+    metrics.init_app(app)
+
+    @app.before_request
+    def _public_address() -> None:
+        # Domain code (extract QR codes and verification URLs) reads it without Flask.
+        from cadastre_gis import context
+
+        from .urls import base_url, remember_request_base
+
+        context.set_base_url(base_url())
+        remember_request_base()
 
     i18n.init_app(app)
     security.init_app(app)
@@ -83,12 +101,6 @@ def create_app(settings: Settings | None = None, **config: Any) -> Flask:
     def _unexpected(exc: Exception):  # type: ignore[no-untyped-def]
         log.exception("unhandled error on %s %s", request.method, request.path)
         return jsonify({"code": "ServerError", "description": "internal error"}), 500
-
-    @app.teardown_appcontext
-    def _close(_exc: BaseException | None) -> None:
-        conn = g.pop("db_conn", None)
-        if conn is not None:
-            conn.close()
 
     return app
 

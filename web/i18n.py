@@ -22,6 +22,8 @@ def select_locale() -> str:
 def init_app(app: Flask) -> None:
     """Attach Flask-Babel and remember an explicit ?lang= choice in a cookie."""
     app.config.setdefault("BABEL_DEFAULT_LOCALE", DEFAULT)
+    # Every time a person reads is Tashkent time (UTC+5, no DST); storage stays timestamptz.
+    app.config.setdefault("BABEL_DEFAULT_TIMEZONE", "Asia/Tashkent")
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES",
                           str(Path(__file__).parent / "translations"))
     Babel(app, locale_selector=select_locale)

@@ -13,6 +13,7 @@ from flask import Blueprint, Flask, Response, current_app, make_response, reques
 
 from cadastre_gis import context
 
+from .compression import identity_etags
 from .security import current_account, current_actor, require
 from .urls import ogc_url
 
@@ -20,24 +21,12 @@ bp = Blueprint("ogc", __name__, url_prefix="/ogc")
 
 
 def init_app(app: Flask) -> None:
-    """Build pygeoapi's API for this app and register the /ogc routes."""
-    from pygeoapi.api import API
-    from pygeoapi.openapi import get_oas
-
+    """Give the app its pygeoapi API objects (one per public root) and the /ogc routes."""
     from ogc_api import patches
-    from ogc_api.config import build_config
-    from ogc_api.openapi import localize
 
     settings = app.extensions["cadastre_settings"]
-    config = build_config(settings)
     patches.install()
-    openapi = localize(get_oas(config, fail_on_invalid_collection=False))
-    api_ = API(config, openapi)
-    # pygeoapi 0.24 renders the TileMatrixSets pages with the whole config as template
-    # config; a top-level 'path' makes those pages use our offline templates too.
-    api_.tpl_config["path"] = config["server"]["templates"]["path"]
-    app.extensions["pygeoapi"] = api_
-    app.extensions["pygeoapi_config"] = config
+    app.extensions["pygeoapi_apis"] = ApiCache(settings)
     app.register_blueprint(bp)
     if settings.tile_cache_mb > 0:
         from .tiles_wsgi import TileFastLane
@@ -46,9 +35,59 @@ def init_app(app: Flask) -> None:
         app.wsgi_app = TileFastLane(app.wsgi_app, settings)  # type: ignore[method-assign]
 
 
+class ApiCache:
+    """pygeoapi API objects by public root URL, built from the same settings (small LRU).
+
+    pygeoapi writes every link (landing page, collections, OpenAPI ``servers``, TileJSON,
+    HTML assets) from ``config['server']['url']`` when the API object is built, so a server
+    reached at several addresses (a port, a proxy with a prefix, a host name) keeps one API
+    object per address instead of rewriting pygeoapi's output or its internals.
+    """
+
+    def __init__(self, settings: Any, size: int = 8) -> None:
+        import threading
+        from collections import OrderedDict
+
+        self.settings = settings
+        self.size = size
+        self._apis: OrderedDict[str, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, root: str) -> Any:
+        """The API object whose links start with ``root`` (built on first use)."""
+        with self._lock:
+            a = self._apis.get(root)
+            if a is not None:
+                self._apis.move_to_end(root)
+                return a
+        a = self._build(root)
+        with self._lock:
+            a = self._apis.setdefault(root, a)
+            while len(self._apis) > self.size:
+                self._apis.popitem(last=False)
+        return a
+
+    def _build(self, root: str) -> Any:
+        from pygeoapi.api import API
+        from pygeoapi.openapi import get_oas
+
+        from ogc_api.config import build_config
+        from ogc_api.openapi import complete, localize
+
+        config = build_config(self.settings, root)
+        oas = localize(get_oas(config, fail_on_invalid_collection=False))
+        api_ = API(config, complete(oas, self.settings.max_limit, self.settings.default_limit))
+        # pygeoapi 0.24 renders the TileMatrixSets pages with the whole config as template
+        # config; a top-level 'path' makes those pages use our offline templates too.
+        api_.tpl_config["path"] = config["server"]["templates"]["path"]
+        return api_
+
+
 def api() -> Any:
-    """The app's pygeoapi API object."""
-    return current_app.extensions["pygeoapi"]
+    """The pygeoapi API object for the current request's public address."""
+    from .urls import base_url
+
+    return current_app.extensions["pygeoapi_apis"].get(base_url())
 
 
 def dispatch(fn: Callable, *args: Any, skip_valid_check: bool = False) -> Response:
@@ -88,10 +127,11 @@ def openapi() -> Response:
 
 @bp.route("/conformance")
 def conformance() -> Response:
-    """Conformance classes."""
-    import pygeoapi.api as core
+    """Conformance classes: ours (pygeoapi's list would declare what we do not offer)."""
+    from ogc_api import answers
 
-    return dispatch(core.conformance)
+    return _answer(answers.conformance(_render, request.args.get("f"),
+                                       request.headers.get("Accept")))
 
 
 @bp.route("/TileMatrixSets")
@@ -142,14 +182,14 @@ def items(collection_id: str) -> Response:
     coll = reads.collection(collection_id)
     if request.method == "OPTIONS":
         return _options(collection_id, item=False)
-    if request.method == "POST" and _is_feature_body():
+    body = _post_body() if request.method == "POST" else None
+    if body is not None and _is_feature(body):
         require(f"features.write.{collection_id}")
         w = _writer(collection_id, "POST")
         new_id = w.create()
         response = make_response("", 201)
         response.headers["Location"] = f"{ogc_url()}/collections/{collection_id}/items/{new_id}"
         return _etag(response, w.etag)
-    body = _cql2_body() if request.method == "POST" else None
     q = _items_query(coll, body)
     return _items_response(coll, q)
 
@@ -180,18 +220,20 @@ def _settings() -> Any:
     return current_app.extensions["cadastre_settings"]
 
 
-def _is_feature_body() -> bool:
-    ctype = (request.mimetype or "").lower()
-    return ctype in ("application/geo+json", "application/json") and not \
-        request.args.get("filter-lang") and ctype != "application/query-cql-json"
-
-
-def _cql2_body() -> Any:
-    """A CQL2 JSON filter sent as the body of a POST search (None without a body)."""
+def _post_body() -> Any:
+    """The JSON body of a POST on /items (None when empty): a Feature or a CQL2 JSON filter."""
     from ogc_api.writes import parse_body
 
-    raw = request.get_data(cache=False)
+    raw = request.get_data(cache=True)
     return parse_body(raw) if raw.strip() else None
+
+
+def _is_feature(body: Any) -> bool:
+    """A Part 4 create (GeoJSON Feature) rather than a CQL2 JSON search."""
+    ctype = (request.mimetype or "").lower()
+    if ctype == "application/geo+json":
+        return True
+    return ctype != "application/query-cql-json" and body.get("type") == "Feature"
 
 
 def _items_query(coll: Any, body: Any) -> Any:
@@ -207,7 +249,7 @@ def _items_query(coll: Any, body: Any) -> Any:
 def _items_response(coll: Any, q: Any) -> Response:
     from ogc_api import answers
 
-    return _answer(answers.items(_settings().url(), ogc_url(), api(), _locale(), coll, q))
+    return _answer(answers.items(_settings().url(), ogc_url(), _render, coll, q))
 
 
 def _item_response(coll: Any, item_id: str) -> Response:
@@ -216,7 +258,7 @@ def _item_response(coll: Any, item_id: str) -> Response:
 
     a = parse_item_args(coll, item_id, request.query_string,
                         list(request.args.items(multi=True)), request.headers.get("Accept"))
-    return _answer(answers.item(_settings().url(), ogc_url(), api(), _locale(), coll, item_id,
+    return _answer(answers.item(_settings().url(), ogc_url(), _render, coll, item_id,
                                 *a))
 
 
@@ -227,11 +269,18 @@ def _answer(answer: Any) -> Response:
         response.headers[k] = v
     if answer.etag:
         response.headers["ETag"] = answer.etag
-        if answer.etag in [t.strip() for t in
-                           request.headers.get("If-None-Match", "").split(",")]:
+        inm = identity_etags(request.headers.get("If-None-Match")) or ""
+        if answer.etag in [t.strip() for t in inm.split(",")]:
             response.status_code = 304
             response.set_data(b"")
     return response
+
+
+def _render(template: str, data: dict[str, Any]) -> str:
+    """An HTML page of ours with pygeoapi's template set-up, for this request's address."""
+    from ogc_api import pages
+
+    return pages.render(api(), template, data, _locale())
 
 
 def _locale() -> Any:
@@ -245,7 +294,7 @@ def _writer(collection_id: str, method: str) -> Any:
 
     req = WriteRequest(collection=collection_id, method=method, account=current_account(),
                        actor=current_actor(), body=request.get_data(cache=False),
-                       if_match=request.headers.get("If-Match"),
+                       if_match=identity_etags(request.headers.get("If-Match")),
                        content_crs=request.headers.get("Content-Crs"),
                        require_if_match=_settings().require_if_match)
     return Writer(_settings().url(), req)

@@ -1,14 +1,15 @@
 """Public portal: the offline web map (MapLibre on our own vector tiles), search and parcel card,
-and the real figures per district below the map."""
+and the real figures per district below the map (queries in :mod:`cadastre_gis.overview`)."""
 
 from __future__ import annotations
 
 import time
 
 from flask import Blueprint, Response, jsonify, render_template, request
-from sqlalchemy import text
 
-from .db import conn
+from cadastre_gis import overview
+
+from .db import read_conn
 
 bp = Blueprint("portal", __name__)
 
@@ -27,54 +28,23 @@ def district_figures() -> list[dict]:
     One grouped scan per table: on a 300 000-parcel city this takes ~0.3 s, so the landing
     page keeps the result for ``FIGURES_TTL_S`` seconds per process rather than delay the map.
     """
-    key = str(conn().engine.url)
+    key = str(read_conn().engine.url)
     hit = _figures_cache.get(key)
     if hit and time.monotonic() - hit[0] < FIGURES_TTL_S:
         return hit[1]
-    rows = conn().execute(text("""
-        WITH pc AS (SELECT district_id, count(*) AS n FROM parcel WHERE status = 'active'
-                     GROUP BY district_id),
-             bc AS (SELECT district_id, count(*) AS n FROM building WHERE status = 'active'
-                     GROUP BY district_id),
-             ic AS (SELECT district_id, count(*) AS n FROM incident
-                     WHERE status NOT IN ('resolved', 'closed', 'duplicate', 'rejected')
-                     GROUP BY district_id)
-        SELECT d.code, d.name, d.name_ru, coalesce(pc.n, 0) AS parcels,
-               coalesce(bc.n, 0) AS buildings, coalesce(ic.n, 0) AS open_incidents,
-               round((d.area_m2 / 1e6)::numeric, 1) AS area_km2
-          FROM district d
-          LEFT JOIN pc ON pc.district_id = d.id
-          LEFT JOIN bc ON bc.district_id = d.id
-          LEFT JOIN ic ON ic.district_id = d.id
-         ORDER BY d.name"""))
-    figures = [dict(r._mapping) for r in rows]
+    figures = overview.district_figures(read_conn())
     _figures_cache[key] = (time.monotonic(), figures)
     return figures
 
 
 def district_labels() -> dict:
-    """One label point per district (CRS84 GeoJSON), so names are not repeated per tile."""
-    rows = conn().execute(text("""
-        SELECT d.code, d.name, d.name_ru, ST_X(c) AS lon, ST_Y(c) AS lat
-          FROM district d
-          CROSS JOIN LATERAL (SELECT ST_Transform(ST_PointOnSurface(d.geom), 4326) AS c) g
-         ORDER BY d.code"""))
-    return {"type": "FeatureCollection", "features": [
-        {"type": "Feature", "id": int(r.code),
-         "geometry": {"type": "Point", "coordinates": [round(r.lon, 6), round(r.lat, 6)]},
-         "properties": {"code": r.code, "name": r.name, "name_ru": r.name_ru or r.name}}
-        for r in rows]}
+    """One label point per district (CRS84 GeoJSON)."""
+    return overview.district_labels(read_conn())
 
 
 def city_bounds() -> list[float] | None:
     """The extent of all districts in CRS84 [minx, miny, maxx, maxy]."""
-    row = conn().execute(text(
-        "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM"
-        " (SELECT box2d(ST_Transform(ST_SetSRID(ST_Extent(geom), 32642), 4326)) AS e"
-        "  FROM district) x")).first()
-    if row is None or row[0] is None:
-        return None
-    return [round(float(v), 5) for v in row]
+    return overview.city_bounds(read_conn())
 
 
 @bp.app_context_processor
@@ -94,9 +64,12 @@ def index():  # type: ignore[no-untyped-def]
     """The map with search, and what the platform holds per district."""
     figures = district_figures()
     totals = {k: sum(f[k] for f in figures) for k in ("parcels", "buildings", "open_incidents")}
+    from .search import _lang
+
     return render_template("portal/index.html", figures=figures, totals=totals,
                            bounds=city_bounds(), centre=CITY_CENTRE, zoom=CITY_ZOOM,
-                           parcel=request.args.get("parcel", ""))
+                           parcel=request.args.get("parcel", ""),
+                           uses=overview.permitted_uses(conn(), _lang()))
 
 
 @bp.route("/api/districts/labels")

@@ -47,7 +47,7 @@ def features_for(engine: Engine, ids: list[int]) -> dict[int, dict[str, Any]]:
     if not ids:
         return {}
     with engine.connect() as c:
-        fc = incidents.geojson(c, "i.id = ANY(:ids)", {"ids": ids}, limit=len(ids))
+        fc = incidents.geojson(c, ids=ids, limit=len(ids))
     return {f["id"]: f for f in fc["features"]}
 
 

@@ -48,7 +48,10 @@ _BAD_MULTILINE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffd]
 _BAD_LINE = re.compile("[\x00-\x1f\x7f\ud800-\udfff\ufffd]")
 
 # Routes (endpoint names) whose bodies may be larger than the default.
-_LIMITS: dict[str, int] = {"extracts.verify": 16 * MIB}
+_LIMITS: dict[str, int] = {
+    "extracts.verify": 16 * MIB,          # a signed extract PDF
+    "report.report_submit": 32 * MIB,     # up to 3 photos of at most 10 MB each, and the form
+}
 
 
 def body_limit(max_bytes: int) -> Callable[[F], F]:

@@ -22,7 +22,7 @@ Create Date: 2026-12-03
 from alembic import op
 
 revision = "0010"
-down_revision = "0007"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
@@ -104,7 +104,7 @@ UPDATE incident SET public_description = cadastre_redact(description)
 CREATE OR REPLACE VIEW ogc_public_incident AS
 SELECT i.id, i.category, i.status, i.priority, i.district_id, i.reported_at, i.deadline,
        i.resolved_at, i.closed_at, i.version,
-       (i.deadline IS NOT NULL AND i.deadline < now()
+       (i.deadline IS NOT NULL AND i.deadline < cadastre_now()
         AND i.status NOT IN ('resolved', 'closed', 'duplicate', 'rejected')) AS overdue,
        i.geom
   FROM incident i
@@ -116,7 +116,7 @@ DOWNGRADE = r"""
 CREATE OR REPLACE VIEW ogc_public_incident AS
 SELECT i.id, i.category, i.status, i.priority, i.district_id, i.reported_at, i.deadline,
        i.resolved_at, i.closed_at, i.version,
-       (i.deadline IS NOT NULL AND i.deadline < now()
+       (i.deadline IS NOT NULL AND i.deadline < cadastre_now()
         AND i.status NOT IN ('resolved', 'closed', 'duplicate', 'rejected')) AS overdue,
        i.geom
   FROM incident i

@@ -16,7 +16,7 @@ Create Date: 2026-12-03
 from alembic import op
 
 revision = "0011"
-down_revision = "0007"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
@@ -55,8 +55,10 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     FROM g
 $$;
 
+-- SECURITY DEFINER: an edit by a registrar's or viewer's own login (QGIS, psql) records its
+-- tile change too, without those logins being able to write tile_change themselves.
 CREATE OR REPLACE FUNCTION tile_change_note() RETURNS trigger
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
   lyr text := TG_ARGV[0];
   bx jsonb;

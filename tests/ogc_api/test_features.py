@@ -251,7 +251,52 @@ def test_openapi_validates(client: Any) -> None:
     assert r.status_code == 200
     doc = r.get_json()
     validate(doc)
-    assert "/collections/parcels/items" in doc["paths"]
+    assert "http" not in json.dumps([v for k, v in _refs(doc)])  # self-contained
+    comp = doc["components"]
+    assert set(comp["securitySchemes"]) == {"bearerAuth", "basicAuth"}
+    items_get = doc["paths"]["/collections/parcels/items"]["get"]
+    names = {comp["parameters"][p["$ref"].rsplit("/", 1)[1]]["name"] if "$ref" in p
+             else p["name"] for p in items_get["parameters"]}
+    assert {"bbox", "bbox-crs", "crs", "datetime", "limit", "cursor", "filter", "filter-lang",
+            "filter-crs", "properties", "sortby", "f", "cadastral_number"} <= names
+    assert "owner" not in names
+    item = doc["paths"]["/collections/parcels/items/{featureId}"]
+    for method in ("put", "patch", "delete"):
+        op = item[method]
+        assert op["security"] and "#/components/parameters/If-Match" in json.dumps(op)
+        assert {"401", "403", "412", "428"} <= set(op["responses"])
+    # 4xx responses carry the exception body our error adapter writes
+    assert comp["responses"]["Error412"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/exception"}
+    assert "patch" not in doc["paths"]["/collections/districts/items/{featureId}"]
+    assert "application/geo+json" in items_get["responses"]["200"]["content"]
+
+
+def _refs(node: Any) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    if isinstance(node, dict):
+        for k, v in node.items():
+            if k == "$ref":
+                out.append((k, v))
+            else:
+                out += _refs(v)
+    elif isinstance(node, list):
+        for v in node:
+            out += _refs(v)
+    return out
+
+
+def test_error_bodies_match_the_exception_schema(client: Any) -> None:
+    for url, status in [("/ogc/collections/parcels/items?bbox=1,2", 400),
+                        ("/ogc/collections/parcels/items/99999999", 404),
+                        ("/ogc/collections/nope/items", 404)]:
+        r = client.get(url)
+        assert r.status_code == status
+        body = r.get_json()
+        assert isinstance(body["code"], str) and isinstance(body["description"], str)
+    r = client.post("/ogc/collections/parcels/items/1")
+    assert r.status_code == 405
+    assert {m.strip() for m in r.headers["Allow"].split(",")} >= {"GET", "PUT", "PATCH"}
 
 
 @pytest.mark.parametrize("fmt,ctype", [("csv", "text/csv"), ("html", "text/html"),

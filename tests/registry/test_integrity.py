@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection
 
 from cadastre_gis import extracts, migrate, registry, tax
 from cadastre_gis.db import get_engine
-from web import my
+from cadastre_gis.holdings import HoldingFilter, holdings
 
 from ..conftest import create_database, drop_database
 from .helpers import (
@@ -56,7 +56,7 @@ def _check_owned(db: Connection, child: dict, a: int, b: int) -> None:
                     " ON CONFLICT DO NOTHING"), {"y": year})
     assessed = {r["cadastral_number"] for r in tax.assess(db, a, year) if r["kind"] == "land"}
     assert child["cadastral_number"] in assessed
-    held = {h["cadastral_number"] for h in my.holdings(db, b)}
+    held = {h["cadastral_number"] for h in holdings(db, HoldingFilter(b))}
     assert child["cadastral_number"] in held
 
 
@@ -266,3 +266,19 @@ def test_migration_restores_end_dates(server_url: str) -> None:
     finally:
         eng.dispose()
         drop_database(server_url, url)
+
+
+def test_incident_deadlines_follow_the_clock(db: Connection) -> None:
+    """Situation center: a new incident is overdue once the registry clock passes its deadline."""
+    cat, hours = db.execute(text("SELECT code, deadline_hours FROM incident_category"
+                                 " WHERE public ORDER BY code LIMIT 1")).one()
+    iid = db.execute(text(
+        "INSERT INTO incident (category, geom) SELECT :c, ST_PointOnSurface(geom) FROM district"
+        " WHERE id = 9 RETURNING id"), {"c": cat}).scalar_one()
+    reported, deadline = db.execute(text("SELECT reported_at, deadline FROM incident WHERE id = :i"),
+                                    {"i": iid}).one()
+    assert reported == db.execute(text("SELECT cadastre_now()")).scalar_one()
+    overdue = "SELECT overdue FROM ogc_public_incident WHERE id = :i"
+    assert db.execute(text(overdue), {"i": iid}).scalar_one() is False
+    move_clock(db, f"{hours + 1} hours")
+    assert db.execute(text(overdue), {"i": iid}).scalar_one() is True
