@@ -38,7 +38,7 @@ def test_transfer_preview_owners_before_and_after(client, engine, owned) -> None
     number, seller = owned
     before = _state(engine, number)
     r = client.post(f"/staff/api/preview/{number}/transfer?lang=ru", headers=REGISTRAR, data={
-        "recipients": "31234567890129 1/2 Birinchi Xaridor\n31234567890137 1/2 Ikkinchi Xaridor",
+        "recipients": "31503851234567 1/2 Birinchi Xaridor\n32208901234561 1/2 Ikkinchi Xaridor",
         "doc_number": "S-9", "doc_kind": "sale_contract"})
     assert r.status_code == 200, r.get_data(as_text=True)
     pv = r.get_json()["preview"]
@@ -97,8 +97,8 @@ def test_transfer_preview_in_chromium(page, live_server, owned, artifacts) -> No
     page.fill("input[name=password]", "registrar-demo-2026")
     page.click("button[type=submit]")
     page.goto(f"{live_server}/staff/parcels/{number}/transfer?lang=ru")
-    page.fill("textarea[name=recipients]", "31234567890129 2/3 Birinchi Xaridor\n"
-                                           "31234567890137 1/3 Ikkinchi Xaridor")
+    page.fill("textarea[name=recipients]", "31503851234567 2/3 Birinchi Xaridor\n"
+                                           "32208901234561 1/3 Ikkinchi Xaridor")
     page.fill("input[name=doc_number]", "S-BROWSER-1")
     page.click("#preview")
     page.wait_for_selector("#preview-detail:not([hidden]) .pv-col[data-side=after] li")
