@@ -243,6 +243,11 @@ class TileCache:
                 self._listen()
             except Exception as exc:  # noqa: BLE001 - any database trouble: bypass, reconnect
                 self.ready.clear()
+                if "does not exist" in str(exc):
+                    # the database was dropped (a test's throwaway one): nothing to listen to;
+                    # the cache stays bypassed and the next start() tries again
+                    log.info("tile cache listener stopped: %s", str(exc).splitlines()[0])
+                    return
                 failures += 1
                 if failures <= 3:
                     log.warning("tile cache listener: %s; reconnecting",
