@@ -57,6 +57,8 @@ JS_MESSAGES = (
     "residential", "apartment", "commercial", "office", "industrial", "public", "garage",
     "religious", "other", "Open311", "Dashboard", "QGIS", "Database (SQL)", "Phone call",
     "Demo data", "Import", "Citizen portal",
+    # citizens' photos, moderated from the panel
+    "Photos", "No photos", "Public", "Not public yet", "Publish", "Withdraw",
 )
 STATUS_LABELS = {"new": "New", "triaged": "Triaged", "dispatched": "Dispatched",
                  "in_progress": "In progress", "resolved": "Resolved", "closed": "Closed",

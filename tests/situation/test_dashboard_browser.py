@@ -216,3 +216,54 @@ def test_camera_plays_in_the_dashboard(page, live_server, database_url, data_dir
     page.click(f'#wall .tile[data-camera-id="{cam}"] button.close')
     assert page.external_requests == []
     assert page.console_errors == []
+
+
+def test_operator_sees_and_publishes_a_citizens_photo(page, live_server, database_url, artifacts) -> None:  # type: ignore[no-untyped-def]
+    """A photo sent with a citizen's report shows in the operator's panel and is published
+    from there (the tracking page shows it only then)."""
+    import io
+    import re
+
+    import requests
+    from PIL import Image
+
+    from tests.web.test_portal_report import INSIDE
+
+    s = requests.Session()
+    form = s.get(live_server + "/report?lang=en", timeout=30).text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
+    buf = io.BytesIO()
+    Image.new("RGB", (640, 480), (30, 90, 200)).save(buf, "JPEG")
+    r = s.post(live_server + "/report?lang=en", timeout=60, allow_redirects=False, data={
+        "csrf_token": token, "category": "water", "lon": str(INSIDE[0]), "lat": str(INSIDE[1]),
+        "description": "A pipe leaks onto the pavement", "consent": ""},
+        files={"photos": ("leak.jpg", buf.getvalue(), "image/jpeg")})
+    assert r.status_code in (302, 303), r.text[:300]
+    tracking = r.headers["Location"]
+    conn = psycopg2.connect(database_url.replace("postgresql+psycopg2://", "postgresql://"))
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute("SELECT incident_id, id FROM incident_photo ORDER BY id DESC LIMIT 1")
+            incident_id, photo_id = cur.fetchone()
+    finally:
+        conn.close()
+    assert f"/reports/photos/{photo_id}.jpg" not in s.get(live_server + tracking if
+                                                          tracking.startswith("/") else tracking).text
+
+    page.set_viewport_size({"width": 1400, "height": 900})
+    _login(page, live_server, "operator", "operator-demo-2026")
+    page.wait_for_url("**/situation*")
+    page.wait_for_function("() => window.situation && window.situation.mapLoaded === true", timeout=30000)
+    page.evaluate(f"window.situation.openPanel ? window.situation.openPanel({incident_id}, true) : null")
+    if not page.query_selector("#panel h3"):
+        page.wait_for_selector(f'#feed li[data-incident-id="{incident_id}"]', timeout=15000)
+        page.click(f'#feed li[data-incident-id="{incident_id}"]')
+    item = f'#panel .photos li[data-photo-id="{photo_id}"]'
+    page.wait_for_selector(item + ' img', timeout=15000)
+    assert page.get_attribute(item, "data-approved") == "false"
+    page.click(item + ' button[data-role="moderate-photo"]')
+    page.wait_for_selector(item + '[data-approved="true"]', timeout=10000)
+    page.screenshot(path=str(artifacts / "situation-photo-moderation.png"))
+    assert f"/reports/photos/{photo_id}.jpg" in s.get(live_server + tracking if
+                                                      tracking.startswith("/") else tracking).text
+    assert page.console_errors == []

@@ -290,6 +290,29 @@
   }
   state.actionsFor = actionsFor;
 
+  // Citizens' photos: operators see them all at once and decide which become public.
+  async function loadPhotos(id, list) {
+    const r = await fetch("/api/incidents/" + id + "/photos", { credentials: "same-origin" });
+    if (!r.ok || state.selected !== id) return;
+    const items = await r.json();
+    if (!items.length) { list.replaceChildren(el("li", T("No photos"), "muted")); return; }
+    list.replaceChildren(...items.map((p) => {
+      const li = el("li"); li.dataset.photoId = p.id; li.dataset.approved = String(p.approved);
+      const a = el("a"); a.href = p.url; a.target = "_blank"; a.rel = "noopener";
+      const img = el("img"); img.src = p.url; img.alt = T("Photos") + " " + p.id; img.className = "thumb"; img.loading = "lazy";
+      a.append(img);
+      const b = el("button", p.approved ? T("Withdraw") : T("Publish")); b.type = "button"; b.dataset.role = "moderate-photo";
+      b.addEventListener("click", async () => {
+        const f = new FormData(); f.append("approved", p.approved ? "0" : "1"); f.append("csrf_token", csrf);
+        const m = await fetch("/reports/photos/" + p.id + "/moderate", { method: "POST", body: f, credentials: "same-origin",
+          headers: { "X-CSRF-Token": csrf } });
+        if (m.ok) loadPhotos(id, list);
+      });
+      li.append(a, " ", el("span", p.approved ? T("Public") : T("Not public yet"), "muted"), " ", b);
+      return li;
+    }));
+  }
+
   async function openPanel(id, fly) {
     state.selected = id;
     if (map.getLayer("incident-selected")) map.setFilter("incident-selected", ["all", unclustered, ["==", ["get", "id"], id]]);
@@ -376,8 +399,11 @@
       else if (a === "reopen") action("reopen", T("Reopen"), null, "status", { status: "new" });
     }
     if (!allowed.length) actions.append(el("p", T("No actions in this status"), "muted"));
-    panel.replaceChildren(h, dl, el("h4", T("Actions")), actions, msg, el("h4", T("Cameras that see it")), cams, el("h4", T("Timeline")), tl);
+    const photos = el("ul", null, "photos");
+    panel.replaceChildren(h, dl, el("h4", T("Actions")), actions, msg, el("h4", T("Cameras that see it")), cams,
+      el("h4", T("Photos")), photos, el("h4", T("Timeline")), tl);
     panel.hidden = false;
+    loadPhotos(d.id, photos);
     document.getElementById("sheet-title").textContent = "#" + d.id + " " + CATEGORY(d.category);
     expandSheet(true);
   }
