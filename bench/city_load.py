@@ -160,7 +160,7 @@ class Operator(HttpUser):
     def _hold_stream(self) -> None:
         while True:
             with self.client.get("/situation/stream", params={"max_seconds": 30},
-                                 headers=_auth("operator"), stream=True, name="SSE stream (30 s)",
+                                 headers=_auth("operator"), stream=True, name="SSE stream opened (held 30 s)",
                                  catch_response=True) as r:
                 try:
                     for _chunk in r.iter_content(chunk_size=None):
@@ -351,6 +351,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--port", type=int, default=5077)
     ap.add_argument("--scenarios", default="cache,nocache,replica")
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "city_load.md")
     args = ap.parse_args()
     data_dir = args.data_dir.resolve()
     url = prepare(data_dir, args.parcels, args.seed)
@@ -392,8 +393,7 @@ def main() -> None:
         subprocess.run([CLI, "db", "replica", "down"], env=env_for(data_dir), check=False,
                        stdout=subprocess.DEVNULL)
     out += ["Command: `.venv/bin/python bench/city_load.py " + " ".join(sys.argv[1:]) + "`", ""]
-    path = ROOT / "bench" / "results" / "city_load.md"
-    path.write_text("\n".join(out) + "\n")
+    args.out.write_text("\n".join(out) + "\n")
     print("\n".join(out))
 
 

@@ -7,6 +7,7 @@ One run, against ``cadastre-gis serve`` (gunicorn, gevent workers) on 127.0.0.1:
 2. N operator streams opened on ``/situation/stream`` (one signed-in session, aiohttp), all
    open at once; the same OGC requests again while the streams stay open and, at the same time,
    K incidents INSERTed with plain SQL (psycopg2, own connection, one statement each, like psql);
+   then K more inserts with the streams open and no OGC load;
 3. per insert: the share of streams that received its ``created`` event within 1 s, and the
    insert -> event latency over all (stream, insert) pairs (from the moment the INSERT's
    commit returned to the arrival at the client; same machine clock).
@@ -172,15 +173,18 @@ async def _measure(args: argparse.Namespace, base: str, urls: list[str], dsn: st
         log(f"{opened} streams open after {open_s:.1f} s; loaded pass + inserts")
         await asyncio.sleep(2)
 
-        inserts: list[tuple[int, float, float]] = []
+        under_load: list[tuple[int, float, float]] = []
+        quiet: list[tuple[int, float, float]] = []
 
-        async def inserter() -> None:
+        async def inserter(out: list[tuple[int, float, float]], offset: int) -> None:
             for i in range(args.inserts):
-                inserts.append(await asyncio.to_thread(insert_incident, dsn, 97 * i + 13))
+                out.append(await asyncio.to_thread(insert_incident, dsn, 97 * (i + offset) + 13))
                 await asyncio.sleep(args.insert_every)
 
         (loaded, loaded_err), _ = await asyncio.gather(ogc_pass(ogc, urls, args.concurrency),
-                                                       inserter())
+                                                       inserter(under_load, 0))
+        log("inserts with the streams open and no OGC load")
+        await inserter(quiet, args.inserts)
         await asyncio.sleep(3)  # late events
         stop.set()
         still_open = opened - dropped
@@ -188,6 +192,23 @@ async def _measure(args: argparse.Namespace, base: str, urls: list[str], dsn: st
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
+    p95_idle, p95_loaded = pct(idle, 95) * 1000, pct(loaded, 95) * 1000
+    return {
+        "streams": args.streams, "opened": opened, "open_seconds": open_s,
+        "dropped": dropped, "still_open": still_open,
+        "idle": {"n": len(idle), "p50_ms": pct(idle, 50) * 1000, "p95_ms": p95_idle,
+                 "errors": idle_err},
+        "loaded": {"n": len(loaded), "p50_ms": pct(loaded, 50) * 1000, "p95_ms": p95_loaded,
+                   "errors": loaded_err},
+        "p95_limit_ms": 2 * p95_idle + 50,
+        "delivery": {"streams only": delivery(quiet, arrivals, opened),
+                     "during the OGC pass": delivery(under_load, arrivals, opened)},
+    }
+
+
+def delivery(inserts: list[tuple[int, float, float]], arrivals: dict[int, list[float]],
+             opened: int) -> dict:
+    """Insert -> event figures of a list of inserts."""
     lat_events: list[float] = []
     within: list[float] = []
     per_insert = []
@@ -198,15 +219,7 @@ async def _measure(args: argparse.Namespace, base: str, urls: list[str], dsn: st
                                round(1000 * got[-1])])
         lat_events += got
         within.append(sum(1 for x in got if x <= 1.0) / max(1, opened))
-    p95_idle, p95_loaded = pct(idle, 95) * 1000, pct(loaded, 95) * 1000
     return {
-        "streams": args.streams, "opened": opened, "open_seconds": open_s,
-        "dropped": dropped, "still_open": still_open,
-        "idle": {"n": len(idle), "p50_ms": pct(idle, 50) * 1000, "p95_ms": p95_idle,
-                 "errors": idle_err},
-        "loaded": {"n": len(loaded), "p50_ms": pct(loaded, 50) * 1000, "p95_ms": p95_loaded,
-                   "errors": loaded_err},
-        "p95_limit_ms": 2 * p95_idle + 50,
         "inserts": len(inserts),
         "within_1s_min": min(within) if within else 0.0,
         "within_1s_mean": sum(within) / len(within) if within else 0.0,
@@ -221,8 +234,6 @@ async def _measure(args: argparse.Namespace, base: str, urls: list[str], dsn: st
 def report(r: dict, args: argparse.Namespace) -> str:
     """Markdown summary with the targets."""
     ok_p95 = r["loaded"]["p95_ms"] <= r["p95_limit_ms"] and r["loaded"]["errors"] == 0
-    ok_reach = r["within_1s_min"] >= 0.99
-    ok_lat = r["event_p95_ms"] < 250
     lines = [
         f"### {r['opened']}/{r['streams']} open operator streams, {args.parcels} parcels",
         "",
@@ -232,7 +243,8 @@ def report(r: dict, args: argparse.Namespace) -> str:
         "|---|---:|---:|---:|---:|",
         f"| idle | {r['idle']['n']} | {r['idle']['p50_ms']:.0f} | {r['idle']['p95_ms']:.0f} |"
         f" {r['idle']['errors']} |",
-        f"| with {r['opened']} streams + inserts | {r['loaded']['n']} |"
+        f"| with {r['opened']} streams + {r['delivery']['during the OGC pass']['inserts']}"
+        f" inserts | {r['loaded']['n']} |"
         f" {r['loaded']['p50_ms']:.0f} | {r['loaded']['p95_ms']:.0f} |"
         f" {r['loaded']['errors']} |",
         "",
@@ -241,18 +253,23 @@ def report(r: dict, args: argparse.Namespace) -> str:
         f"(ratio {r['loaded']['p95_ms'] / max(r['idle']['p95_ms'], 1e-9):.2f}x idle)",
         "",
         "| inserts | events delivered | streams within 1 s (worst insert) | mean |"
-        " p50 ms | p95 ms | max ms |",
-        "|---:|---:|---:|---:|---:|---:|---:|",
-        f"| {r['inserts']} | {r['events_delivered']}/{r['events_expected']} |"
-        f" {100 * r['within_1s_min']:.1f} % | {100 * r['within_1s_mean']:.1f} % |"
-        f" {r['event_p50_ms']:.0f} | {r['event_p95_ms']:.0f} | {r['event_max_ms']:.0f} |",
-        "",
-        f"≥ 99 % within 1 s: **{'met' if ok_reach else 'NOT met'}**; p95 insert → event"
-        f" < 250 ms: **{'met' if ok_lat else 'NOT met'}**. (Latency from the INSERT's commit"
-        f" to the event's arrival at the client; the INSERT itself, with its enrichment"
-        f" triggers, took {r['insert_p50_ms']:.0f} ms at the median.)",
-        "",
+        " p50 ms | p95 ms | max ms | INSERT p50 ms |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
+    for name, d in r["delivery"].items():
+        lines.append(
+            f"| {d['inserts']} {name} | {d['events_delivered']}/{d['events_expected']} |"
+            f" {100 * d['within_1s_min']:.1f} % | {100 * d['within_1s_mean']:.1f} % |"
+            f" {d['event_p50_ms']:.0f} | {d['event_p95_ms']:.0f} | {d['event_max_ms']:.0f} |"
+            f" {d['insert_p50_ms']:.0f} |")
+    lines.append("")
+    for name, d in r["delivery"].items():
+        lines.append(
+            f"- {name}: ≥ 99 % within 1 s **{'met' if d['within_1s_min'] >= 0.99 else 'NOT met'}**"
+            f"; p95 insert → event < 250 ms **{'met' if d['event_p95_ms'] < 250 else 'NOT met'}**")
+    lines += ["", "Latency: from the moment the INSERT's commit returned to the event's arrival"
+              " at the client (the INSERT itself, with its enrichment triggers, is the last"
+              " column).", ""]
     text = "\n".join(lines)
     print(text, flush=True)
     return text

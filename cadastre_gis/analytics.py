@@ -4,6 +4,7 @@ trend over time and a hexagon heat layer (``ST_HexagonGrid``) — each for an
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from sqlalchemy import text
@@ -108,6 +109,10 @@ def trend(conn: Connection, filt: IncidentFilter) -> dict[str, Any]:
             "resolved": [series["resolved"].get(k, 0) for k in labels]}
 
 
+MAX_HEX_CELLS = 50_000
+"""Largest hexagon grid one heat-map tile may build."""
+
+
 def hexagon_tile(conn: Connection, filt: IncidentFilter, z: int, x: int, y: int,
                  size: int) -> bytes:
     """The heat layer as one Mapbox Vector Tile (layer ``hexagons``, property ``count``).
@@ -118,6 +123,10 @@ def hexagon_tile(conn: Connection, filt: IncidentFilter, z: int, x: int, y: int,
     check_size(size)
     if not (0 <= z <= 22 and 0 <= x < 2 ** z and 0 <= y < 2 ** z):
         raise InvalidInput("tile out of range")
+    # A low-zoom tile would grid the whole world (billions of cells, gigabytes of temp files).
+    edge = size / math.cos(math.radians(41.3))
+    if (40075016.69 / 2 ** z) ** 2 / (1.5 * math.sqrt(3) * edge ** 2) > MAX_HEX_CELLS:
+        raise InvalidInput(f"zoom in: a tile holds at most {MAX_HEX_CELLS} hexagons")
     where, params = filt.where()
     tile = conn.execute(text(f"""
         WITH b AS (SELECT ST_TileEnvelope(:z, :x, :y) AS env),

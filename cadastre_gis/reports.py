@@ -322,7 +322,10 @@ def tracking(conn: Connection, token: str, lang: str = "en") -> dict[str, Any]:
     row = conn.execute(text(f"""
         SELECT i.id, i.status, i.category, c.name_{lang} AS category_name, i.title,
                i.public_description AS description, i.moderation_status, i.address,
-               i.reported_at, i.deadline, i.resolved_at, i.closed_at, i.updated_at, i.duplicate_of, d.name AS district, s.name AS service,
+               i.reported_at, i.deadline, i.resolved_at, i.closed_at, i.updated_at,
+               i.duplicate_of,
+               CASE WHEN :lang = 'ru' THEN coalesce(d.name_ru, d.name) ELSE d.name END AS district,
+               CASE WHEN :lang = 'ru' THEN coalesce(s.name_ru, s.name) ELSE s.name END AS service,
                (i.deadline < cadastre_now()
                 AND i.status IN ('new', 'triaged', 'dispatched', 'in_progress')) AS overdue,
                ST_X(ST_Transform(i.geom, 4326)) AS lon, ST_Y(ST_Transform(i.geom, 4326)) AS lat,
@@ -333,7 +336,7 @@ def tracking(conn: Connection, token: str, lang: str = "en") -> dict[str, Any]:
           JOIN incident_category c ON c.code = i.category
           LEFT JOIN district d ON d.id = i.district_id
           LEFT JOIN service s ON s.id = i.service_id
-         WHERE r.token = :t"""), {"t": token}).mappings().first()
+         WHERE r.token = :t"""), {"t": token, "lang": lang}).mappings().first()
     if row is None:
         raise NotFound("no such report")
     item = dict(row)

@@ -32,7 +32,8 @@ def init_app(app: Flask) -> None:
         from .tiles_wsgi import TileFastLane
 
         # cached tiles are answered before the Flask request cycle (see web/tiles_wsgi.py)
-        app.wsgi_app = TileFastLane(app.wsgi_app, settings)  # type: ignore[method-assign]
+        app.wsgi_app = TileFastLane(  # type: ignore[method-assign]
+            app.wsgi_app, lambda: app.extensions["cadastre_settings"])
 
 
 class ApiCache:
@@ -373,8 +374,10 @@ def tile(collection_id: str, tms: str, z: str, y: str, x: str) -> Response:
     response = Response(gz if gzip_ok else gzip.decompress(gz))
     for k, v in tile_headers(t.coll.cache_seconds, gz, gzip_ok, hit):
         response.headers[k] = v
-    if response.headers["ETag"] in [v.strip() for v in
-                                    request.headers.get("If-None-Match", "").split(",")]:
+    from .compression import identity_etags
+
+    sent = identity_etags(request.headers.get("If-None-Match")) or ""
+    if response.headers["ETag"] in [v.strip() for v in sent.split(",")]:
         response.status_code = 304
         response.set_data(b"")
         response.headers.pop("Content-Encoding", None)

@@ -48,8 +48,8 @@ def accepts_gzip(header: str | None) -> bool:
 class TileFastLane:
     """WSGI middleware serving tile cache hits; everything else passes to ``app``."""
 
-    def __init__(self, app: Callable[..., Any], settings: Settings) -> None:
-        """Wrap ``app`` (the Flask WSGI callable) for ``settings``' tile cache."""
+    def __init__(self, app: Callable[..., Any], settings: Callable[[], Settings]) -> None:
+        """Wrap ``app`` (the Flask WSGI callable); ``settings()`` gives the app's settings."""
         from ogc_api.collections import COLLECTIONS
         from ogc_api.tile_cache import CACHED
 
@@ -76,7 +76,7 @@ class TileFastLane:
         coll = self.layers[layer]
         if not (coll.min_zoom <= z <= coll.max_zoom and x < 2 ** z and y < 2 ** z):
             return None
-        cache = cache_of(self.settings)
+        cache = cache_of(self.settings())
         gz = cache.get(layer, z, x, y) if cache is not None else None
         if gz is None:
             return None

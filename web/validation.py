@@ -306,6 +306,13 @@ def check_request() -> None:
     # Werkzeug stops reading a chunked body past this and answers 413 itself.
     request.max_content_length = limit
     mimetype = request.mimetype
+    if mimetype == "application/x-www-form-urlencoded":
+        # Werkzeug keeps undecodable escapes as literal text; refuse them as the query is.
+        raw = request.get_data(cache=True)  # the form parser reads the cached copy
+        try:
+            unquote_to_bytes(raw.replace(b"+", b" ")).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidInput("the form is not valid UTF-8") from exc
     if mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
         for key, value in request.form.items(multi=True):
             problem = _problem(value, multiline=True) or _problem(key, multiline=False)

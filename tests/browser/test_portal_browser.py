@@ -52,13 +52,14 @@ def test_map_draws_parcels_offline(page, live_server, artifacts, target) -> None
     assert all(n.startswith("10:") for n in numbers)
     # symbols are placed after their glyphs arrive: give a busy machine time to place them
     page.wait_for_function(
-        "window.portalMap.queryRenderedFeatures({layers:['parcel-label']}).length > 0",
+        "() => window.portalMap.queryRenderedFeatures({layers:['parcel-label']}).length > 0",
         timeout=30000)
     labels = page.evaluate("window.portalMap.queryRenderedFeatures({layers:['parcel-label']}).length")
     assert labels > 0, "plot numbers are labelled at high zoom"
     # named streets between the blocks, from our own tiles, labelled along the line
     page.wait_for_function(
-        "window.portalMap.queryRenderedFeatures({layers:['street-label']}).length > 0", timeout=30000)
+        "() => window.portalMap.queryRenderedFeatures({layers:['street-label']}).length > 0",
+        timeout=30000)
     streets = page.evaluate("""() => window.portalMap.queryRenderedFeatures({layers: ['street-line']})
                                       .map(f => f.properties.name)""")
     assert streets and all(streets)
@@ -91,7 +92,8 @@ def test_search_by_number_highlights_parcel(page, live_server, artifacts, target
     box = card.bounding_box()
     assert box["y"] + box["height"] >= 843 and box["y"] > 844 * 0.4
     page.wait_for_function(  # the selected parcel carries its full number
-        "window.portalMap.queryRenderedFeatures({layers:['highlight-label']}).length > 0", timeout=30000)
+        "() => window.portalMap.queryRenderedFeatures({layers:['highlight-label']}).length > 0",
+        timeout=30000)
     assert card.locator("dt").all_inner_texts() == [
         "Address", "District", "Area", "Land category", "Permitted use", "Cadastral value"]
     with engine.connect() as c:  # never an owner's name
@@ -208,7 +210,7 @@ def test_language_switch_is_remembered(page, live_server, artifacts) -> None:  #
     page.goto(live_server + "/?lang=en")
     assert page.inner_text("label[for=search-q]").startswith("Find a parcel")
     page.click(".langs a[lang=ru]")
-    page.wait_for_function("document.documentElement.lang === 'ru'")
+    page.wait_for_function("() => document.documentElement.lang === 'ru'")
     assert "Найти участок" in page.inner_text("label[for=search-q]")
     page.goto(live_server + "/")  # no ?lang: the cookie remembers
     assert page.evaluate("document.documentElement.lang") == "ru"
@@ -218,7 +220,7 @@ def test_language_switch_is_remembered(page, live_server, artifacts) -> None:  #
     assert "Юнусабад" in names or "Чиланзар" in names  # Cyrillic labels from our glyphs
     page.screenshot(path=str(artifacts / "portal-ru.png"))
     page.click(".langs a[lang=uz]")
-    page.wait_for_function("document.documentElement.lang === 'uz'")
+    page.wait_for_function("() => document.documentElement.lang === 'uz'")
     assert "kadastr raqami" in page.inner_text("label[for=search-q]")
     page.wait_for_function(MAP_IDLE, timeout=30000)
     page.wait_for_function(

@@ -75,6 +75,7 @@ def test_report_on_phone(page, live_server, artifacts, engine, lang) -> None:  #
     assert page.inner_text("#track-status") == t["status"]
     assert page.locator("#track-timeline li").count() >= 1
     assert f"browser.{lang}" not in page.content()
+    page.wait_for_function("() => window.trackMap && window.trackMap.loaded()", timeout=30000)
     page.screenshot(path=str(artifacts / f"report-tracking-{lang}.png"), full_page=True)
     token = page.url.split("/reports/")[1].split("?")[0]
     with engine.connect() as c:

@@ -268,7 +268,7 @@ def test_cli_seed_then_export_pmtiles(app: Any, client: Any, db: Any, settings: 
         assert (header["min_zoom"], header["max_zoom"]) == (12, 14)
         meta = reader.metadata()
         assert {v["id"] for v in meta["vector_layers"]} == {"parcels", "buildings", "districts",
-                                                            "incidents"}
+                                                            "incidents", "streets"}
         data = reader.get(tile.z, tile.x, tile.y)
     assert data
     layers = mapbox_vector_tile.decode(gzip.decompress(data))
