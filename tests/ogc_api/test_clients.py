@@ -186,3 +186,45 @@ def test_qgis_reads_parcels_in_extent(live_server: str, db: Any, tmp_path: Path)
         dict(zip("abcd", map(float, rect), strict=True))).scalar()
     assert expected > 100
     assert int(n) == int(unique) == expected
+
+
+QGIS_FILTER_SCRIPT = textwrap.dedent("""
+    import sys
+    from qgis.core import QgsApplication, QgsFeatureRequest, QgsVectorLayer
+    app = QgsApplication([], False)
+    app.initQgis()
+    base = sys.argv[1]
+    layer = QgsVectorLayer(f"url='{base}/ogc' typename='parcels' pageSize='1000'", "p", "OAPIF")
+    if not layer.isValid():
+        print("INVALID", layer.error().summary())
+        sys.exit(2)
+    layer.setSubsetString("land_category = 'agricultural' AND area_m2 > 1000")
+    n = sum(1 for _ in layer.getFeatures(QgsFeatureRequest()))
+    print("COUNT", n)
+    app.exitQgis()
+""")
+
+
+@pytest.mark.qgis
+def test_qgis_pushes_its_filter(recording_server: Any, db: Any, tmp_path: Path) -> None:
+    """QGIS reads the conformance classes and sends a layer's subset as a CQL2 filter."""
+    python = "/usr/bin/python3"
+    ok = Path(python).exists() and subprocess.run(
+        [python, "-c", "import qgis.core"], capture_output=True).returncode == 0
+    need(ok, "PyQGIS for /usr/bin/python3 (Debian package python3-qgis)")
+    base, seen = recording_server
+    script = tmp_path / "qgis_filter.py"
+    script.write_text(QGIS_FILTER_SCRIPT)
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", XDG_RUNTIME_DIR=str(tmp_path),
+               OGR_GEOJSON_DATE_AS_STRING="YES")
+    env.pop("PYTHONPATH", None)
+    proc = subprocess.run([python, str(script), base], capture_output=True, text=True,
+                          timeout=600, env=env, cwd=tmp_path)
+    line = [ln for ln in proc.stdout.splitlines() if ln.startswith(("COUNT", "INVALID"))]
+    assert line and line[0].startswith("COUNT"), proc.stdout + proc.stderr
+    expected = db.execute(text(
+        "SELECT count(*) FROM parcel WHERE status = 'active' AND land_category = 'agricultural'"
+        " AND area_m2 > 1000")).scalar()
+    assert int(line[0].split()[1]) == expected > 0
+    pages = [u for u in seen if u.startswith("/ogc/collections/parcels/items?")]
+    assert any("filter=" in u and "agricultural" in u for u in pages), pages
