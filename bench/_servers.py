@@ -253,11 +253,16 @@ class Result:
         return len(self.latencies) / self.seconds if self.seconds else 0.0
 
 
-def run_pass(name: str, urls: list[str], concurrency: int) -> Result:
-    """Fetch every URL with ``concurrency`` client threads; time each request."""
+def run_pass(name: str, urls: list[str], concurrency: int,
+             headers: dict[str, str] | None = None) -> Result:
+    """Fetch every URL with ``concurrency`` client threads; time each request.
+
+    ``headers`` go with every request (e.g. the same Accept-Encoding to every server).
+    """
     import requests
 
     session = requests.Session()
+    session.headers.update(headers or {})
     adapter = requests.adapters.HTTPAdapter(pool_connections=concurrency,
                                             pool_maxsize=concurrency)
     session.mount("http://", adapter)

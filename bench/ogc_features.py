@@ -4,7 +4,11 @@
 
 Makes (or reuses) a demo database under --data-dir, starts the three servers with 2 workers
 each, runs the request list against them in alternation and prints req/s, p50/p95 and the
-ratios. Quick check: --parcels 3000 --requests 40 --rounds 1.
+ratios, overall and per group: limit 100, limit 1000, dense windows (around a random parcel)
+and sparse windows (anywhere in the city's extent, often nearly empty). Every server gets
+the same ``Accept-Encoding`` (``--accept-encoding``, default gzip). Targets (issue 14): ours
+>= 5x stock pygeoapi and >= 2x TiPG at limit 100 and at limit 1000; the last lines say
+which hold. Quick check: --parcels 3000 --requests 40 --rounds 1.
 """
 
 from __future__ import annotations
@@ -31,6 +35,9 @@ from bench._servers import (  # noqa: E402
 
 EPSG = "http://www.opengis.net/def/crs/EPSG/0/"
 FILTER = "permitted_use = 'individual_housing'"
+CITY = (69.13, 41.19, 69.43, 41.40)
+"""Extent of the demo city (lon/lat) for the sparse random windows."""
+TARGETS = {"pygeoapi": 5.0, "tipg": 2.0}
 
 
 def centres(url: str, n: int, seed: int) -> list[tuple[float, float]]:
@@ -51,16 +58,24 @@ def centres(url: str, n: int, seed: int) -> list[tuple[float, float]]:
 
 
 def request_list(url: str, n: int, seed: int) -> list[dict]:
-    """The seeded request mix: 300 m / 1 km windows, limit 100/1000, CRS84/SK-42, CQL2."""
+    """The seeded request mix: half dense windows (300 m / 1 km around a random parcel), half
+    sparse windows (300 m / 1 km / 3 km anywhere in the city's extent); limit 100/1000,
+    CRS84/SK-42, 25 % with a CQL2 filter."""
     rng = random.Random(seed)
     out = []
-    for lon, lat in centres(url, n, seed):
-        size = rng.choice([300, 1000])
+    dense = centres(url, n - n // 2, seed)
+    sparse = [(rng.uniform(CITY[0], CITY[2]), rng.uniform(CITY[1], CITY[3]))
+              for _ in range(n // 2)]
+    points = [("dense", p) for p in dense] + [("sparse", p) for p in sparse]
+    rng.shuffle(points)
+    for kind, (lon, lat) in points:
+        size = rng.choice([300, 1000] if kind == "dense" else [300, 1000, 3000])
         dlat = size / 2 / 111_320
         dlon = dlat / 0.7524  # cos(41.2°)
         out.append({
             "bbox": f"{lon - dlon:.6f},{lat - dlat:.6f},{lon + dlon:.6f},{lat + dlat:.6f}",
             "size": size,
+            "kind": kind,
             "limit": rng.choice([100, 1000]),
             "crs": rng.choice([None, "28412"]),
             "filter": FILTER if rng.random() < 0.25 else None,
@@ -95,6 +110,8 @@ def main() -> None:
     ap.add_argument("--servers", default="ours,pygeoapi,tipg")
     ap.add_argument("--port", type=int, default=18410, help="first of three ports")
     ap.add_argument("--output", type=Path, default=None, help="write the markdown table here")
+    ap.add_argument("--accept-encoding", default="gzip",
+                    help="Accept-Encoding sent to every server ('identity' for none)")
     args = ap.parse_args()
 
     url = ensure_database(args.data_dir, args.parcels, args.seed)
@@ -113,23 +130,26 @@ def main() -> None:
         # warm-up (connections, caches) and a correctness cross-check of the first requests
         import requests
 
+        headers = {"Accept-Encoding": args.accept_encoding}
         counts = {}
         for s in servers:
-            run_pass(s.name, urls[s.name][:10], args.concurrency)
-            counts[s.name] = [len(requests.get(u, timeout=300).json().get("features", []))
-                              for u in urls[s.name][:8]]
+            run_pass(s.name, urls[s.name][:10], args.concurrency, headers)
+            counts[s.name] = [len(requests.get(u, timeout=300, headers=headers).json()
+                                  .get("features", [])) for u in urls[s.name][:8]]
         log(f"features returned by the first requests: {counts}")
         results = []
         for rnd in range(args.rounds):
             order = servers if rnd % 2 == 0 else list(reversed(servers))
             for s in order:
-                res = run_pass(s.name, urls[s.name], args.concurrency)
+                res = run_pass(s.name, urls[s.name], args.concurrency, headers)
                 log(f"round {rnd + 1} {s.name}: {res.rps:.1f} req/s, errors {res.errors}")
                 results.append(res)
         summary = summarize(results)
         groups = {}
         for key, pred in [("limit 100", lambda r: r["limit"] == 100),
-                          ("limit 1000", lambda r: r["limit"] == 1000)]:
+                          ("limit 1000", lambda r: r["limit"] == 1000),
+                          ("dense windows", lambda r: r["kind"] == "dense"),
+                          ("sparse windows", lambda r: r["kind"] == "sparse")]:
             idx = [i for i, r in enumerate(reqs) if pred(r)]
             sub = []
             for res in results:
@@ -147,10 +167,28 @@ def main() -> None:
         text += print_table(f"{key} only (req/s estimated from summed latency / concurrency)",
                             sm)
     text += f"\nfeatures returned by the first 8 requests: {counts}\n"
+    text += f"Accept-Encoding sent to every server: {args.accept_encoding}\n\n"
+    text += targets(summary, groups)
     if args.output:
         args.output.write_text(text)
     dump(args.data_dir / "features.json", {"summary": summary, "groups": groups,
                                           "requests": reqs[:20]})
+
+
+def targets(summary: dict, groups: dict) -> str:
+    """One line per target: the measured ratio at limit 100 / 1000 and whether it holds."""
+    lines = []
+    for other, want in TARGETS.items():
+        for key in ("limit 100", "limit 1000"):
+            sm = groups.get(key, {})
+            if "ours" not in sm or other not in sm or not sm[other]["rps"]:
+                continue
+            ratio = sm["ours"]["rps"] / sm[other]["rps"]
+            lines.append(f"- {key}: ours / {other} = {ratio:.2f}x (target >= {want:g}x):"
+                         f" {'met' if ratio >= want else 'NOT met'}")
+    text = "Targets:\n" + "\n".join(lines) + "\n"
+    print(text, flush=True)
+    return text
 
 
 if __name__ == "__main__":

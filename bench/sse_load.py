@@ -2,13 +2,15 @@
 
 One run, against ``cadastre-gis serve`` (gunicorn, gevent workers) on 127.0.0.1:
 
-1. idle: OGC item requests (seeded 300 m / 1 km windows, limit 100) with C client workers;
+1. idle: OGC item requests (seeded 300 m / 1 km windows, limit 100) with C client threads in a
+   separate process (the process that timestamps stream events is not also the OGC client);
 2. N operator streams opened on ``/situation/stream`` (one signed-in session, aiohttp), all
    open at once; the same OGC requests again while the streams stay open and, at the same time,
    K incidents INSERTed with plain SQL (psycopg2, own connection, one statement each, like psql);
+   then K more inserts with the streams open and no OGC load;
 3. per insert: the share of streams that received its ``created`` event within 1 s, and the
-   insert -> event latency over all (stream, insert) pairs (insert time = just before the
-   INSERT is sent; same machine clock).
+   insert -> event latency over all (stream, insert) pairs (from the moment the INSERT's
+   commit returned to the arrival at the client; same machine clock).
 
 Targets (issue 13): p95(with streams) <= 2 x p95(idle) + 50 ms with 0 errors; >= 99 % of
 streams within 1 s; p95 insert -> event < 250 ms. Every request sends ``Accept-Encoding: gzip``.
@@ -25,6 +27,7 @@ import random
 import re
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -32,10 +35,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import aiohttp  # noqa: E402
 import psycopg2  # noqa: E402
 
-from bench._servers import ensure_database, log, pct, start_ours  # noqa: E402
+from bench._servers import ensure_database, log, pct, run_pass, start_ours  # noqa: E402
 from bench.ogc_features import centres  # noqa: E402
 
 HEADERS = {"Accept-Encoding": "gzip"}
+ID_RE = re.compile(rb'"id":(\d+),"op"')
 
 
 def item_urls(base: str, url: str, n: int, seed: int) -> list[str]:
@@ -51,33 +55,20 @@ def item_urls(base: str, url: str, n: int, seed: int) -> list[str]:
     return out
 
 
-async def ogc_pass(http: aiohttp.ClientSession, urls: list[str],
+async def ogc_pass(pool: ProcessPoolExecutor, urls: list[str],
                    concurrency: int) -> tuple[list[float], int]:
-    """Fetch every URL with ``concurrency`` workers; latencies (s) and errors."""
-    todo = list(urls)
-    lat: list[float] = []
-    errors = 0
-
-    async def worker() -> None:
-        nonlocal errors
-        while todo:
-            u = todo.pop()
-            t = time.perf_counter()
-            try:
-                async with http.get(u, headers=HEADERS) as r:
-                    await r.read()
-                    ok = r.status == 200
-            except (TimeoutError, aiohttp.ClientError):
-                ok = False
-            lat.append(time.perf_counter() - t)
-            errors += not ok
-
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return lat, errors
+    """Fetch every URL with ``concurrency`` threads in another process (so this process's
+    event loop, which timestamps the stream events, is not the OGC client too)."""
+    res = await asyncio.get_running_loop().run_in_executor(pool, run_pass, "ours", urls,
+                                                           concurrency, HEADERS)
+    return res.latencies, res.errors
 
 
-def insert_incident(dsn: str) -> tuple[int, float]:
-    """INSERT one incident with plain SQL; (id, wall time just before sending it)."""
+def insert_incident(dsn: str, spot: int) -> tuple[int, float, float]:
+    """INSERT one incident with plain SQL (autocommit, like psql).
+
+    Returns (id, wall time when the commit returned, seconds the INSERT + commit took).
+    """
     conn = psycopg2.connect(dsn)
     try:
         conn.autocommit = True
@@ -86,8 +77,10 @@ def insert_incident(dsn: str) -> tuple[int, float]:
             cur.execute("""
                 INSERT INTO incident (category, title, geom)
                 SELECT 'lighting', 'bench sse', ST_PointOnSurface(geom) FROM building
-                 WHERE status = 'active' ORDER BY random() LIMIT 1 RETURNING id""")
-            return cur.fetchone()[0], t
+                 WHERE status = 'active' ORDER BY id OFFSET %s LIMIT 1 RETURNING id""", (spot,))
+            iid = cur.fetchone()[0]
+            done = time.time()
+            return iid, done, done - t
     finally:
         conn.close()
 
@@ -109,10 +102,14 @@ async def run(args: argparse.Namespace, base: str, url: str) -> dict:
     urls = item_urls(base, url, args.requests, args.request_seed)
     dsn = url.replace("postgresql+psycopg2://", "postgresql://")
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=60, sock_read=None)
+    with ProcessPoolExecutor(1) as ogc:
+        return await _measure(args, base, urls, dsn, timeout, ogc)
+
+
+async def _measure(args: argparse.Namespace, base: str, urls: list[str], dsn: str,
+                   timeout: aiohttp.ClientTimeout, ogc: ProcessPoolExecutor) -> dict:
     async with aiohttp.ClientSession(timeout=timeout, connector=aiohttp.TCPConnector(limit=0),
-                                     cookie_jar=aiohttp.CookieJar(unsafe=True)) as streams, \
-            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60),
-                                  connector=aiohttp.TCPConnector(limit=args.concurrency)) as ogc:
+                                     cookie_jar=aiohttp.CookieJar(unsafe=True)) as streams:
         await ogc_pass(ogc, urls[:20], args.concurrency)  # warm-up
         log("idle pass")
         idle, idle_err = await ogc_pass(ogc, urls, args.concurrency)
@@ -137,27 +134,27 @@ async def run(args: argparse.Namespace, base: str, url: str) -> dict:
                         return
                     buf = b""
                     while not stop.is_set():
-                        line = await resp.content.readline()
-                        if not line:
+                        data = await resp.content.readany()
+                        if not data:
                             if not stop.is_set():
                                 dropped += 1
                             return
-                        buf += line
-                        if line != b"\n":
-                            continue
-                        chunk, buf = buf, b""
-                        if b"event: hello" in chunk:
-                            gate.release()
-                            released = True
-                            opened += 1
-                            if opened == args.streams:
-                                all_open.set()
-                        elif b"event: incident" in chunk:
-                            now = time.time()
-                            d = json.loads(chunk.split(b"data: ", 1)[1])
-                            if d["op"] == "created" and d["id"] not in seen:
-                                seen.add(d["id"])
-                                arrivals.setdefault(d["id"], []).append(now)
+                        now = time.time()
+                        buf += data
+                        *chunks, buf = buf.split(b"\n\n")
+                        for chunk in chunks:
+                            if b"event: hello" in chunk:
+                                gate.release()
+                                released = True
+                                opened += 1
+                                if opened == args.streams:
+                                    all_open.set()
+                            elif b'"op":"created"' in chunk:
+                                m = ID_RE.search(chunk)
+                                iid = int(m.group(1)) if m else -1
+                                if iid not in seen:
+                                    seen.add(iid)
+                                    arrivals.setdefault(iid, []).append(now)
             except (TimeoutError, aiohttp.ClientError):
                 if not stop.is_set():
                     dropped += 1
@@ -176,15 +173,18 @@ async def run(args: argparse.Namespace, base: str, url: str) -> dict:
         log(f"{opened} streams open after {open_s:.1f} s; loaded pass + inserts")
         await asyncio.sleep(2)
 
-        inserts: list[tuple[int, float]] = []
+        under_load: list[tuple[int, float, float]] = []
+        quiet: list[tuple[int, float, float]] = []
 
-        async def inserter() -> None:
-            for _ in range(args.inserts):
-                inserts.append(await asyncio.to_thread(insert_incident, dsn))
+        async def inserter(out: list[tuple[int, float, float]], offset: int) -> None:
+            for i in range(args.inserts):
+                out.append(await asyncio.to_thread(insert_incident, dsn, 97 * (i + offset) + 13))
                 await asyncio.sleep(args.insert_every)
 
         (loaded, loaded_err), _ = await asyncio.gather(ogc_pass(ogc, urls, args.concurrency),
-                                                       inserter())
+                                                       inserter(under_load, 0))
+        log("inserts with the streams open and no OGC load")
+        await inserter(quiet, args.inserts)
         await asyncio.sleep(3)  # late events
         stop.set()
         still_open = opened - dropped
@@ -192,12 +192,6 @@ async def run(args: argparse.Namespace, base: str, url: str) -> dict:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    lat_events: list[float] = []
-    within: list[float] = []
-    for iid, t0 in inserts:
-        got = [a - t0 for a in arrivals.get(iid, [])]
-        lat_events += got
-        within.append(sum(1 for x in got if x <= 1.0) / max(1, opened))
     p95_idle, p95_loaded = pct(idle, 95) * 1000, pct(loaded, 95) * 1000
     return {
         "streams": args.streams, "opened": opened, "open_seconds": open_s,
@@ -207,20 +201,39 @@ async def run(args: argparse.Namespace, base: str, url: str) -> dict:
         "loaded": {"n": len(loaded), "p50_ms": pct(loaded, 50) * 1000, "p95_ms": p95_loaded,
                    "errors": loaded_err},
         "p95_limit_ms": 2 * p95_idle + 50,
+        "delivery": {"streams only": delivery(quiet, arrivals, opened),
+                     "during the OGC pass": delivery(under_load, arrivals, opened)},
+    }
+
+
+def delivery(inserts: list[tuple[int, float, float]], arrivals: dict[int, list[float]],
+             opened: int) -> dict:
+    """Insert -> event figures of a list of inserts."""
+    lat_events: list[float] = []
+    within: list[float] = []
+    per_insert = []
+    for iid, t0, _took in inserts:
+        got = sorted(a - t0 for a in arrivals.get(iid, []))
+        if got:
+            per_insert.append([round(1000 * got[0]), round(1000 * got[len(got) // 2]),
+                               round(1000 * got[-1])])
+        lat_events += got
+        within.append(sum(1 for x in got if x <= 1.0) / max(1, opened))
+    return {
         "inserts": len(inserts),
         "within_1s_min": min(within) if within else 0.0,
         "within_1s_mean": sum(within) / len(within) if within else 0.0,
         "event_p50_ms": pct(lat_events, 50) * 1000, "event_p95_ms": pct(lat_events, 95) * 1000,
         "event_max_ms": max(lat_events) * 1000 if lat_events else float("nan"),
         "events_delivered": len(lat_events), "events_expected": len(inserts) * opened,
+        "insert_p50_ms": pct([x[2] for x in inserts], 50) * 1000,
+        "per_insert_first_median_last_ms": per_insert,
     }
 
 
 def report(r: dict, args: argparse.Namespace) -> str:
     """Markdown summary with the targets."""
     ok_p95 = r["loaded"]["p95_ms"] <= r["p95_limit_ms"] and r["loaded"]["errors"] == 0
-    ok_reach = r["within_1s_min"] >= 0.99
-    ok_lat = r["event_p95_ms"] < 250
     lines = [
         f"### {r['opened']}/{r['streams']} open operator streams, {args.parcels} parcels",
         "",
@@ -230,7 +243,8 @@ def report(r: dict, args: argparse.Namespace) -> str:
         "|---|---:|---:|---:|---:|",
         f"| idle | {r['idle']['n']} | {r['idle']['p50_ms']:.0f} | {r['idle']['p95_ms']:.0f} |"
         f" {r['idle']['errors']} |",
-        f"| with {r['opened']} streams + inserts | {r['loaded']['n']} |"
+        f"| with {r['opened']} streams + {r['delivery']['during the OGC pass']['inserts']}"
+        f" inserts | {r['loaded']['n']} |"
         f" {r['loaded']['p50_ms']:.0f} | {r['loaded']['p95_ms']:.0f} |"
         f" {r['loaded']['errors']} |",
         "",
@@ -239,16 +253,23 @@ def report(r: dict, args: argparse.Namespace) -> str:
         f"(ratio {r['loaded']['p95_ms'] / max(r['idle']['p95_ms'], 1e-9):.2f}x idle)",
         "",
         "| inserts | events delivered | streams within 1 s (worst insert) | mean |"
-        " p50 ms | p95 ms | max ms |",
-        "|---:|---:|---:|---:|---:|---:|---:|",
-        f"| {r['inserts']} | {r['events_delivered']}/{r['events_expected']} |"
-        f" {100 * r['within_1s_min']:.1f} % | {100 * r['within_1s_mean']:.1f} % |"
-        f" {r['event_p50_ms']:.0f} | {r['event_p95_ms']:.0f} | {r['event_max_ms']:.0f} |",
-        "",
-        f"≥ 99 % within 1 s: **{'met' if ok_reach else 'NOT met'}**; p95 insert → event"
-        f" < 250 ms: **{'met' if ok_lat else 'NOT met'}**.",
-        "",
+        " p50 ms | p95 ms | max ms | INSERT p50 ms |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
+    for name, d in r["delivery"].items():
+        lines.append(
+            f"| {d['inserts']} {name} | {d['events_delivered']}/{d['events_expected']} |"
+            f" {100 * d['within_1s_min']:.1f} % | {100 * d['within_1s_mean']:.1f} % |"
+            f" {d['event_p50_ms']:.0f} | {d['event_p95_ms']:.0f} | {d['event_max_ms']:.0f} |"
+            f" {d['insert_p50_ms']:.0f} |")
+    lines.append("")
+    for name, d in r["delivery"].items():
+        lines.append(
+            f"- {name}: ≥ 99 % within 1 s **{'met' if d['within_1s_min'] >= 0.99 else 'NOT met'}**"
+            f"; p95 insert → event < 250 ms **{'met' if d['event_p95_ms'] < 250 else 'NOT met'}**")
+    lines += ["", "Latency: from the moment the INSERT's commit returned to the event's arrival"
+              " at the client (the INSERT itself, with its enrichment triggers, is the last"
+              " column).", ""]
     text = "\n".join(lines)
     print(text, flush=True)
     return text

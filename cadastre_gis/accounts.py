@@ -15,12 +15,12 @@ from sqlalchemy.engine import Connection
 
 from .db import get_engine, transaction
 from .errors import Conflict, InvalidInput, NotAuthenticated, NotFound
+from .pinfl import check_pinfl
 from .policy import ROLES
 from .settings import Settings
 
 _hasher = PasswordHasher()
 TOKEN_PREFIX = "cgt_"
-_PINFL = re.compile(r"^[0-9]{14}$")
 
 
 def hash_password(password: str) -> str:
@@ -58,23 +58,37 @@ def resolve_districts(conn: Connection, districts: list[str]) -> list[int]:
 
 def add_user(settings: Settings, username: str, role: str, password: str, *,
              districts: list[str] | None = None, pinfl: str | None = None,
-             full_name: str | None = None, conn: Connection | None = None) -> dict[str, Any]:
-    """Create an account; citizens are linked to their party by PINFL."""
+             full_name: str | None = None, conn: Connection | None = None,
+             all_districts: bool = False) -> dict[str, Any]:
+    """Create an account; citizens are linked to their party by PINFL.
+
+    Fails closed: a registrar names their districts (``districts``) or is explicitly made
+    city-wide (``all_districts``); a registrar with neither is refused.
+    """
     if role not in ROLES:
         raise InvalidInput(f"role must be one of {', '.join(ROLES)}")
     if not re.fullmatch(r"[A-Za-z0-9_.@-]{3,64}", username):
         raise InvalidInput("user name: 3-64 letters, digits or _ . @ -")
     if len(password) < 8:
         raise InvalidInput("password must have at least 8 characters")
-    if pinfl is not None and not _PINFL.match(pinfl):
-        raise InvalidInput("PINFL must be 14 digits")
+    if pinfl is not None:
+        pinfl = check_pinfl(pinfl)
     if role == "citizen" and not pinfl:
         raise InvalidInput("a citizen account needs --pinfl")
+    if role == "registrar" and not districts and not all_districts:
+        raise InvalidInput("a registrar account needs --district (one or more) or, for the"
+                           " whole city, --all-districts")
+    if districts and all_districts:
+        raise InvalidInput("give --district or --all-districts, not both")
+    if (districts or all_districts) and role != "registrar":
+        raise InvalidInput("--district and --all-districts are for registrar accounts")
 
     def _do(c: Connection) -> dict[str, Any]:
         if c.execute(text("SELECT 1 FROM account WHERE username = :u"), {"u": username}).first():
             raise Conflict(f"account {username} already exists")
         district_ids = resolve_districts(c, districts or [])
+        if all_districts:
+            district_ids = list(c.execute(text("SELECT id FROM district ORDER BY id")).scalars())
         party_id = None
         if pinfl:
             party_id = c.execute(text("SELECT id FROM party WHERE pinfl = :p"),

@@ -105,3 +105,17 @@ def stream_source(conn: Connection, camera_id: int) -> dict[str, Any]:
 
         raise NotFound(f"camera {camera_id} does not exist")
     return dict(row)
+
+
+def heartbeat(conn: Connection, code: str, offline_minutes: int = 10) -> dict[str, Any]:
+    """A camera reports it is alive: an offline camera comes back online."""
+    row = conn.execute(text(
+        "UPDATE camera SET last_heartbeat = now(),"
+        " status = CASE WHEN status = 'offline' THEN 'online' ELSE status END"
+        " WHERE code = :c RETURNING id, status, camera_health(status, now(), :m) AS health"),
+        {"c": code, "m": offline_minutes}).mappings().first()
+    if row is None:
+        from .errors import NotFound
+
+        raise NotFound(f"camera {code} does not exist")
+    return dict(row)

@@ -241,10 +241,11 @@ def users() -> None:
 @click.option("--role", required=True,
               type=click.Choice(["citizen", "notary", "registrar", "operator", "admin"]))
 @click.option("--district", "districts", multiple=True, help="district code or name (registrars)")
+@click.option("--all-districts", is_flag=True, help="a city-wide registrar (every district)")
 @click.option("--pinfl", default=None, help="14-digit PINFL (citizens)")
 @click.option("--full-name", default=None)
 def users_add(name: str, role: str, districts: tuple[str, ...], pinfl: str | None,
-              full_name: str | None) -> None:
+              full_name: str | None, all_districts: bool = False) -> None:
     """Add an account; the password is read from stdin."""
     s = _settings()
     from . import accounts
@@ -253,7 +254,7 @@ def users_add(name: str, role: str, districts: tuple[str, ...], pinfl: str | Non
         "Password", hide_input=True, confirmation_prompt=True)
     try:
         acc = accounts.add_user(s, name, role, password, districts=list(districts), pinfl=pinfl,
-                                full_name=full_name)
+                                full_name=full_name, all_districts=all_districts)
     except CadastreError as exc:
         raise click.ClickException(exc.message) from exc
     click.echo(f"account {acc['username']} ({acc['role']}) created, id {acc['id']}")

@@ -72,8 +72,8 @@ def create_login_role(settings: Settings, username: str, role: str, password: st
         return []
     engine = get_engine(settings)
     with engine.connect() as c:
-        if role == "admin" or (group == "cadastre_registrar" and not district_ids):
-            # A registrar without districts (like an admin) may edit every district.
+        if role == "admin":
+            # An admin edits every district; a registrar only the ones listed (none: none).
             district_ids = list(c.execute(text("SELECT id FROM district ORDER BY id")).scalars())
         if group == "cadastre_viewer":
             district_ids = []

@@ -24,10 +24,9 @@ from sqlalchemy import text
 
 from .db import copy_text, get_engine
 from .errors import InvalidInput
+from .schema import INCIDENT_STATUSES, SRID
 from .settings import Settings
 from .video import TEST_CLIP, make_test_clip
-
-SRID = 32642
 
 # (code, name, name_ru, lon, lat) — approximate centres from DESIGN.md.
 DISTRICTS = [
@@ -106,8 +105,7 @@ SERVICES = [
      "+998 71 200-00-07", ["fire_safety", "emergency"]),
     ("iiv", "Ichki ishlar boshqarmasi", "Управление внутренних дел", "+998 71 200-00-08", ["security"]),
 ]
-STATUSES = ["new", "triaged", "dispatched", "in_progress", "resolved", "closed", "duplicate",
-            "rejected"]
+STATUSES = list(INCIDENT_STATUSES)
 
 DEMO_PASSWORDS = {
     "admin": "admin-demo-2026",
@@ -174,6 +172,78 @@ def _rects(cx: np.ndarray, cy: np.ndarray, hw: np.ndarray, hh: np.ndarray, theta
     x = ox + u * ct - v * st
     y = oy + u * st + v * ct
     return np.stack([x, y], axis=2)
+
+
+AVENUES = {"Amir Temur", "Mustaqillik", "Bunyodkor", "Islom Karimov", "Shota Rustaveli",
+           "Buyuk Ipak Yoʻli", "Alisher Navoiy", "Kichik halqa yoʻli"}
+
+
+def _street_ru() -> dict[str, str]:
+    """Russian names of the demo streets (from the search exonym table), else the Uzbek one."""
+    from .translit import EXONYMS
+
+    out: dict[str, str] = {}
+    for ru, uz in EXONYMS.items():
+        if uz in STREETS and uz not in out:
+            out[uz] = " ".join(w[:1].upper() + w[1:] for w in ru.split(" "))
+    return out
+
+
+def _streets(cur: Any, att: np.ndarray, thetas: list[float], centres: list[tuple[float, float]],
+             pu: float, pv: float, dpolys: list[Any], say: Callable[[str], None]) -> None:
+    """Centre lines of the streets between the blocks of each district, named the way the
+    parcels' addresses are (a block row's lower parcels front the street below it)."""
+    if not _has_table(cur, "street"):
+        return
+    ru = _street_ru()
+    rows = []
+    d_idx, bi, bj = att[:, 0], att[:, 1], att[:, 2]
+    for d, poly in enumerate(dpolys):
+        sel = d_idx == d
+        if not sel.any():
+            continue
+        blocks = set(zip(bi[sel].tolist(), bj[sel].tolist(), strict=True))
+        ct, st = math.cos(thetas[d]), math.sin(thetas[d])
+        ox, oy = centres[d]
+
+        def line(u0: float, v0: float, u1: float, v1: float, ox: float = ox, oy: float = oy,
+                 ct: float = ct, st: float = st) -> Any:
+            return shapely.LineString([(ox + u0 * ct - v0 * st, oy + u0 * st + v0 * ct),
+                                       (ox + u1 * ct - v1 * st, oy + u1 * st + v1 * ct)])
+
+        js = sorted({j for _i, j in blocks})
+        for j in range(js[0] - 1, js[-1] + 1):  # the line between block rows j and j+1
+            cols = [i for i, jj in blocks if jj in (j, j + 1)]
+            if len(cols) < 2:
+                continue
+            name = STREETS[((j + 1) * 7 + d * 13) % len(STREETS)]
+            geom = line(min(cols) * pu - pu / 2, (j + 0.5) * pv, max(cols) * pu + pu / 2,
+                        (j + 0.5) * pv).intersection(poly)
+            rows.append((name, ru.get(name, name), "avenue" if name in AVENUES else "street",
+                         d + 1, geom))
+        iset = sorted({i for i, _j in blocks})
+        for i in range(iset[0] - 1, iset[-1] + 1):  # cross streets between block columns
+            rws = [j for ii, j in blocks if ii in (i, i + 1)]
+            if len(rws) < 2:
+                continue
+            name = STREETS[(i * 11 + d * 5 + 3) % len(STREETS)]
+            geom = line((i + 0.5) * pu, min(rws) * pv - pv / 2, (i + 0.5) * pu,
+                        max(rws) * pv + pv / 2).intersection(poly)
+            rows.append((name, ru.get(name, name), "lane", d + 1, geom))
+    out = []
+    for name, name_ru, kind, district, geom in rows:
+        parts = [g for g in getattr(geom, "geoms", [geom]) if g.geom_type == "LineString"
+                 and not g.is_empty and g.length > 1]
+        if parts:
+            mls = shapely.MultiLineString(parts)
+            out.append((name, name_ru, kind, district, _hexwkb(np.array([mls]))[0]))
+    _copy(cur, "street", ["name", "name_ru", "kind", "district_id", "geom"], out)
+    say(f"streets: {len(out)} named centre lines")
+
+
+def _has_table(cur: Any, name: str) -> bool:
+    cur.execute("SELECT to_regclass(%s) IS NOT NULL", (name,))
+    return bool(cur.fetchone()[0])
 
 
 def _pinfl(rng: np.random.Generator, n: int) -> list[str]:
@@ -462,6 +532,9 @@ def _build(cur: Any, rng: np.random.Generator, n_parcels: int, now: datetime,
                             "updated_at", "updated_by", "geom"], b_rows)
     cur.execute("ANALYZE building")
     del b_rows
+
+    # ---- named streets: centre lines between the blocks ------------------------------------
+    _streets(cur, att, thetas, centres_xy, pu, pv, dpolys, say)
 
     # ---- parties and rights -------------------------------------------------------------
     n_persons = max(50, int(n * 0.9))

@@ -29,6 +29,7 @@ from sqlalchemy.engine import Connection
 from . import signing
 from .cadastral import PARCEL_NUMBER
 from .errors import InvalidCadastralNumber, InvalidInput, NotFound
+from .schema import SRID
 from .settings import Settings
 
 EXTRACT_NUMBER = re.compile(r"^EX-[0-9]{4}-[0-9]{7}-[0-9A-Z]{4}$")
@@ -132,7 +133,7 @@ def _area(v: Decimal | float | None) -> float | None:
 
 @lru_cache(maxsize=4)
 def _transformer(target: int) -> Transformer:
-    return Transformer.from_crs("EPSG:32642", f"EPSG:{target}", always_xy=True)
+    return Transformer.from_crs(f"EPSG:{SRID}", f"EPSG:{target}", always_xy=True)
 
 
 def _sk42(x: float, y: float) -> tuple[float, float]:
@@ -283,6 +284,9 @@ def assemble(conn: Connection, number: str, as_of: datetime) -> dict[str, Any]:
           LEFT JOIN party pa ON pa.id = r.party_id
           LEFT JOIN source_document sd ON sd.id = r.source_document_id
          WHERE r.valid_from <= :t AND (r.valid_to IS NULL OR r.valid_to > :t)
+           -- in force on that day: a lease or mortgage past its end date no longer binds
+           AND (r.ends_on IS NULL
+                OR r.ends_on >= (CAST(:t AS timestamptz) AT TIME ZONE 'Asia/Tashkent')::date)
          ORDER BY r.kind, r.starts_on NULLS LAST, r.id, r.version DESC"""),
         {**t, "bids": bids}).all()
     owners: list[dict[str, Any]] = []
@@ -347,11 +351,12 @@ def assemble(conn: Connection, number: str, as_of: datetime) -> dict[str, Any]:
 
     nrows = conn.execute(text("""
         SELECT n.cadastral_number, ST_AsBinary(n.geom) AS wkb FROM parcel n
-         WHERE n.id <> :pid AND n.geom && ST_Expand(ST_GeomFromWKB(:g, 32642), :d)
-           AND ST_DWithin(n.geom, ST_GeomFromWKB(:g, 32642), :d)
+         WHERE n.id <> :pid AND n.geom && ST_Expand(ST_GeomFromWKB(:g, :srid), :d)
+           AND ST_DWithin(n.geom, ST_GeomFromWKB(:g, :srid), :d)
            AND n.valid_from <= :t AND (n.valid_to IS NULL OR n.valid_to > :t)
          ORDER BY n.cadastral_number LIMIT 40"""),
-        {"pid": pid, "g": bytes(p["wkb"]), "d": NEIGHBOUR_DISTANCE_M, "t": as_of}).all()
+        {"pid": pid, "g": bytes(p["wkb"]), "srid": SRID, "d": NEIGHBOUR_DISTANCE_M,
+         "t": as_of}).all()
     neighbours = []
     for n in nrows:
         polys = _polygons(shapely.from_wkb(bytes(n.wkb)))
@@ -749,3 +754,98 @@ def show_cmd(number: str) -> None:
     s = _settings()
     with get_engine(s).connect() as c:
         click.echo(json.dumps(public_status(c, s, number), ensure_ascii=False, indent=2))
+
+
+# ---- the notary's web form ----------------------------------------------------------------
+REQUEST_KEY = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+
+
+def fees(settings: Settings) -> dict[str, Any]:
+    """State duty, service fee and total charged per extract (UZS)."""
+    return {"currency": "UZS", "state_duty": settings.state_duty_uzs,
+            "service_fee": settings.service_fee_uzs,
+            "total": settings.state_duty_uzs + settings.service_fee_uzs}
+
+
+def new_request_key() -> str:
+    """A fresh idempotency key for one extract request form."""
+    return secrets.token_urlsafe(24)
+
+
+def issue_once(conn: Connection, settings: Settings, *, account: dict[str, Any],
+               request_key: Any, **request: Any) -> tuple[str, Issued | None]:
+    """Issue at most one extract per (account, request key).
+
+    A repeated submission of the same form returns the number of the extract issued first
+    (and None instead of a new :class:`Issued`): one request, one extract, one charge, whatever
+    format is downloaded afterwards. The same key for another parcel is refused.
+    """
+    from .errors import Conflict
+
+    if not isinstance(request_key, str) or not REQUEST_KEY.match(request_key):
+        raise InvalidInput("the form has expired; reload the page and submit again")
+    conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('extract-request'),"
+                      " hashtext(:a || ':' || :k))"),
+                 {"a": str(account["id"]), "k": request_key})
+    row = conn.execute(text(
+        "SELECT e.number, e.cadastral_number FROM extract_request_key k"
+        " JOIN extract e ON e.number = k.extract_number"
+        " WHERE k.account_id = :a AND k.key = :k"),
+        {"a": account["id"], "k": request_key}).first()
+    if row is not None:
+        if row.cadastral_number != check_number(request.get("cadastral_number")):
+            raise Conflict(f"this form already issued extract {row.number} for"
+                           f" {row.cadastral_number}; reload the page for a new request")
+        return row.number, None
+    issued = issue(conn, settings, account=account, **request)
+    conn.execute(text("INSERT INTO extract_request_key (account_id, key, extract_number)"
+                      " VALUES (:a, :k, :n)"),
+                 {"a": account["id"], "k": request_key, "n": issued.number})
+    return issued.number, issued
+
+
+def pdf_path(settings: Settings, number: str) -> Any:
+    """Where the issued PDF of an extract is kept (``<data dir>/extracts/<number>.pdf``)."""
+    if not EXTRACT_NUMBER.match(number or ""):
+        raise NotFound("no such extract")
+    return settings.data_path / "extracts" / f"{number}.pdf"
+
+
+def keep_pdf(settings: Settings, issued: Issued) -> None:
+    """Store an issued PDF, so the notary downloads the very bytes that were signed."""
+    if issued.pdf is None:
+        return
+    path = pdf_path(settings, issued.number)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".part")
+    tmp.write_bytes(issued.pdf)
+    tmp.replace(path)
+
+
+def owned_pdf(conn: Connection, settings: Settings, number: str, account_id: int | None) -> bytes:
+    """The issued PDF of one of the caller's extracts (``account_id`` None: any, for admins)."""
+    row = conn.execute(text("SELECT account_id, pdf_sha256 FROM extract WHERE number = :n"),
+                       {"n": number}).first()
+    if row is None or (account_id is not None and row.account_id != account_id):
+        raise NotFound("no such extract among yours")
+    path = pdf_path(settings, number)
+    if row.pdf_sha256 is None or not path.is_file():
+        raise NotFound("this extract was issued without a PDF kept here; use its JSON")
+    data = path.read_bytes()
+    if signing.sha256(data) != row.pdf_sha256:
+        raise NotFound("the kept PDF does not match the issued one")
+    return data
+
+
+def search_parcels(conn: Connection, q: Any, limit: int = 10) -> list[dict[str, Any]]:
+    """Active parcels whose cadastral number starts with ``q`` or whose address contains it."""
+    if not isinstance(q, str) or len(q.strip()) < 2:
+        return []
+    q = q.strip()[:80]
+    like = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    rows = conn.execute(text(
+        "SELECT cadastral_number, address FROM parcel WHERE status = 'active'"
+        " AND (cadastral_number LIKE :p OR address ILIKE :c)"
+        " ORDER BY (cadastral_number LIKE :p) DESC, cadastral_number LIMIT :l"),
+        {"p": like + "%", "c": "%" + like + "%", "l": max(1, min(int(limit), 25))}).all()
+    return [{"cadastral_number": r.cadastral_number, "address": r.address} for r in rows]

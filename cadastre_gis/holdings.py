@@ -49,6 +49,7 @@ def holdings(c: Connection, f: HoldingFilter) -> list[dict[str, Any]]:
           LEFT JOIN land_category lc ON lc.code = p.land_category
           LEFT JOIN permitted_use pu ON pu.code = p.permitted_use
          WHERE r.party_id = :party AND r.status = 'active' AND p.status = 'active'
+           AND (r.ends_on IS NULL OR r.ends_on >= cadastre_today())
            AND (CAST(:num AS text) IS NULL OR p.cadastral_number = :num)
          ORDER BY p.cadastral_number"""), {"party": party_id, "num": num}).mappings().all()
     out = []
@@ -60,6 +61,7 @@ def holdings(c: Connection, f: HoldingFilter) -> list[dict[str, Any]]:
                    CASE WHEN r.building_id IS NULL THEN 'parcel' ELSE 'building' END AS object
               FROM "right" r LEFT JOIN building b ON b.id = r.building_id
              WHERE r.party_id = :party AND r.status = 'active'
+               AND (r.ends_on IS NULL OR r.ends_on >= cadastre_today())
                AND (r.parcel_id = :pid OR b.parcel_id = :pid)
              ORDER BY r.building_id NULLS FIRST, r.kind"""),
             {"party": party_id, "pid": p["id"], "num": p["cadastral_number"]}).mappings()]
@@ -80,6 +82,7 @@ def holdings(c: Connection, f: HoldingFilter) -> list[dict[str, Any]]:
               LEFT JOIN building b ON b.id = r.building_id
               LEFT JOIN party pt ON pt.id = r.party_id AND pt.kind <> 'person'
              WHERE r.status = 'active' AND r.kind IN :kinds
+               AND (r.ends_on IS NULL OR r.ends_on >= cadastre_today())
                AND (r.parcel_id = :pid OR b.parcel_id = :pid)
              ORDER BY r.starts_on""").bindparams(
                  bindparam("kinds", expanding=True)),

@@ -7,6 +7,7 @@ This module validates early with clear messages and runs the actions in one tran
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -15,10 +16,10 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
 from .errors import Conflict, InvalidInput, NotFound, RuleViolation, from_db_error
+from .schema import INCIDENT_STATUSES, OPEN_INCIDENT_STATUSES
 
-STATUSES = ("new", "triaged", "dispatched", "in_progress", "resolved", "closed", "duplicate",
-            "rejected")
-OPEN_STATUSES = ("new", "triaged", "dispatched", "in_progress")
+STATUSES = INCIDENT_STATUSES
+OPEN_STATUSES = OPEN_INCIDENT_STATUSES
 
 # Mirrors the table incident_transition (migration 0007); a test checks they agree.
 TRANSITIONS: dict[str, frozenset[str]] = {
@@ -228,40 +229,74 @@ def last_event_id(conn: Connection) -> int:
     return int(conn.execute(text("SELECT coalesce(max(id), 0) FROM incident_event")).scalar_one())
 
 
-def filters_sql(category: str | None = None, status: str | None = None,
-                district: int | None = None, window: str | None = None,
-                public_only: bool = False) -> tuple[str, dict[str, Any]]:
-    """WHERE clause (with bound parameters) for the dashboard and analytics filters."""
-    where = ["TRUE"]
-    params: dict[str, Any] = {}
-    if category:
-        where.append("i.category = ANY(:cats)")
-        params["cats"] = [c for c in category.split(",") if c]
-    if status:
-        sts = [s for s in status.split(",") if s]
-        if sts == ["open"]:
-            sts = list(OPEN_STATUSES)
-        bad = [s for s in sts if s not in STATUSES]
+@dataclass(frozen=True)
+class IncidentFilter:
+    """Which incidents a map, a list or a statistic is about (all fields optional)."""
+
+    categories: tuple[str, ...] = ()
+    statuses: tuple[str, ...] = ()
+    district: int | None = None
+    window: str | None = None
+    """One of :data:`WINDOWS` (``1h`` … ``90d``); None: any time."""
+    public_only: bool = False
+    ids: tuple[int, ...] | None = None
+
+    def __post_init__(self) -> None:
+        """Refuse unknown statuses and windows with a clear message."""
+        bad = [s for s in self.statuses if s not in STATUSES]
         if bad:
             raise InvalidInput(f"unknown status {bad[0]!r}")
-        where.append("i.status = ANY(:sts)")
-        params["sts"] = sts
-    if district:
-        where.append("i.district_id = :dist")
-        params["dist"] = int(district)
-    if window:
-        if window not in WINDOWS:
+        if self.window is not None and self.window not in WINDOWS:
             raise InvalidInput(f"window must be one of {', '.join(WINDOWS)}")
-        where.append(f"i.reported_at > cadastre_now() - interval '{WINDOWS[window]}'")
-    if public_only:
-        where.append("i.visibility = 'public'"
-                     " AND i.category IN (SELECT code FROM incident_category WHERE public)")
-    return " AND ".join(where), params
+
+    @classmethod
+    def parse(cls, category: str | None = None, status: str | None = None,
+              district: str | int | None = None, window: str | None = None,
+              public_only: bool = False) -> IncidentFilter:
+        """From query-string values: comma lists, ``status=open``, a district id."""
+        sts = [x for x in (status or "").split(",") if x]
+        if sts == ["open"]:
+            sts = list(OPEN_STATUSES)
+        if district not in (None, ""):
+            if not str(district).isdigit():
+                raise InvalidInput("district must be a district id")
+            district = int(district)  # type: ignore[arg-type]
+        return cls(categories=tuple(x for x in (category or "").split(",") if x),
+                   statuses=tuple(sts), district=district or None,  # type: ignore[arg-type]
+                   window=window or None, public_only=public_only)
+
+    def where(self, alias: str = "i") -> tuple[str, dict[str, Any]]:
+        """The SQL condition with bound parameters (for the queries of this package only)."""
+        a = alias
+        where = ["TRUE"]
+        params: dict[str, Any] = {}
+        if self.categories:
+            where.append(f"{a}.category = ANY(:f_cats)")
+            params["f_cats"] = list(self.categories)
+        if self.statuses:
+            where.append(f"{a}.status = ANY(:f_sts)")
+            params["f_sts"] = list(self.statuses)
+        if self.district:
+            where.append(f"{a}.district_id = :f_dist")
+            params["f_dist"] = int(self.district)
+        if self.window:
+            where.append(f"{a}.reported_at > cadastre_now() - CAST(:f_win AS interval)")
+            params["f_win"] = WINDOWS[self.window]
+        if self.public_only:
+            where.append(f"{a}.visibility = 'public' AND {a}.category IN"
+                         " (SELECT code FROM incident_category WHERE public)")
+        if self.ids is not None:
+            where.append(f"{a}.id = ANY(:f_ids)")
+            params["f_ids"] = list(self.ids)
+        return " AND ".join(where), params
 
 
-def geojson(conn: Connection, where: str = "TRUE", params: dict[str, Any] | None = None,
-            limit: int = 10000) -> dict[str, Any]:
-    """Incidents matching ``where`` as a CRS84 FeatureCollection for the map."""
+def geojson(conn: Connection, filt: IncidentFilter | None = None, *,
+            ids: list[int] | None = None, limit: int = 10000) -> dict[str, Any]:
+    """Incidents matching ``filt`` (or exactly ``ids``) as a CRS84 FeatureCollection."""
+    if ids is not None:
+        filt = IncidentFilter(ids=tuple(ids))
+    where, params = (filt or IncidentFilter()).where()
     rows = conn.execute(text(f"""
         SELECT i.id, i.category, i.status, i.priority, i.title, i.district_id, i.reported_at,
                i.deadline, i.possible_duplicate_of, i.duplicate_of,
@@ -269,7 +304,7 @@ def geojson(conn: Connection, where: str = "TRUE", params: dict[str, Any] | None
                  AS overdue,
                ST_AsGeoJSON(ST_Transform(i.geom, 4326), 7)::json AS g
           FROM incident i WHERE {where}
-         ORDER BY i.reported_at DESC LIMIT :lim"""), {**(params or {}), "lim": limit})
+         ORDER BY i.reported_at DESC LIMIT :lim"""), {**params, "lim": limit})
     feats = []
     for r in rows:
         feats.append({"type": "Feature", "id": r.id, "geometry": r.g, "properties": {
@@ -312,3 +347,13 @@ def dashboard_options(conn: Connection, lang: str = "en") -> dict[str, Any]:
     return {"categories": [dict(r) for r in cats], "districts": [dict(r) for r in dists],
             "services": [dict(r) for r in services],
             "bounds": list(b) if b and b[0] is not None else None}
+
+
+def district_outlines(conn: Connection) -> dict[str, Any]:
+    """District outlines simplified to 20 m, CRS84, as map context."""
+    rows = conn.execute(text(
+        "SELECT id, code, name, ST_AsGeoJSON(ST_Transform(ST_SimplifyPreserveTopology(geom, 20),"
+        " 4326), 6)::json AS g FROM district ORDER BY id"))
+    return {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "id": r.id, "geometry": r.g,
+         "properties": {"id": r.id, "code": r.code, "name": r.name}} for r in rows]}

@@ -70,9 +70,10 @@ class SmtpEmail:
 
     def __init__(self, settings: Settings) -> None:
         """Remember the server settings; refuse when no host is set."""
-        self.host = getattr(settings, "smtp_host", None)
-        if not self.host:
+        host = getattr(settings, "smtp_host", None)
+        if not host:
             raise ChannelNotConfigured("e-mail is not configured: set CADASTRE_SMTP_HOST")
+        self.host: str = str(host)
         self.port = int(getattr(settings, "smtp_port", 587) or 587)
         self.user = getattr(settings, "smtp_user", None)
         self.password = getattr(settings, "smtp_password", None)
@@ -105,9 +106,10 @@ class HttpSms:
 
     def __init__(self, settings: Settings) -> None:
         """Refuse when no gateway URL is set."""
-        self.url = getattr(settings, "sms_url", None)
-        if not self.url:
+        url = getattr(settings, "sms_url", None)
+        if not url:
             raise ChannelNotConfigured("SMS is not configured: set CADASTRE_SMS_URL")
+        self.url: str = str(url)
         self.token = getattr(settings, "sms_token", None)
 
     def send(self, msg: Message) -> str:
@@ -291,3 +293,44 @@ def outbox(conn: Connection, f: OutboxFilter) -> list[dict[str, Any]]:
          ORDER BY id DESC LIMIT :n"""),
         {"inc": f.incident_id, "addr": f.address, "n": min(max(f.limit, 1), 500)}).mappings()
     return [dict(r) for r in rows]
+
+
+# ---- CLI: cadastre-gis notify deliver | outbox ----------------------------------------------
+import click  # noqa: E402 - the CLI part of the module
+
+
+@click.group("notify")
+def notify_cli() -> None:
+    """Citizen notifications: deliver the queue, show the outbox."""
+
+
+@notify_cli.command("deliver")
+@click.option("--base-url", default=None, help="public URL for links (default CADASTRE_BASE_URL)")
+def deliver_cmd(base_url: str | None) -> None:
+    """Deliver queued notifications once (web workers also do this continuously)."""
+    from .cli import _settings
+    from .db import transaction
+
+    s = _settings()
+    root = (base_url or s.base_url or f"http://{s.host}:{s.port}").rstrip("/")
+    total = 0
+    while True:
+        with transaction(s, actor="notify") as c:
+            n = deliver_pending(c, s, root)
+        total += n
+        if n == 0:
+            break
+    click.echo(f"handled {total} notification(s)")
+
+
+@notify_cli.command("outbox")
+@click.option("--limit", default=20, show_default=True, help="how many, newest first")
+def outbox_cmd(limit: int) -> None:
+    """Print the newest outbox messages (status, channel, address, subject)."""
+    from .cli import _settings
+    from .db import transaction
+
+    with transaction(_settings()) as c:
+        for r in outbox(c, OutboxFilter(limit=limit)):
+            click.echo(f"{r['id']}\t{r['status']}\t{r['channel']}\t{r['address']}\t"
+                       f"{r['subject'] or ''}")

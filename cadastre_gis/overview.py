@@ -53,3 +53,10 @@ def city_bounds(c: Connection) -> list[float] | None:
     if row is None or row[0] is None:
         return None
     return [round(float(v), 5) for v in row]
+
+
+def permitted_uses(c: Connection, lang: str = "en") -> list[dict[str, Any]]:
+    """Permitted-use codes with their names in ``lang`` (the map legend)."""
+    lang = lang if lang in ("en", "ru", "uz") else "en"
+    rows = c.execute(text(f"SELECT code, name_{lang} AS name FROM permitted_use ORDER BY code"))
+    return [dict(r._mapping) for r in rows]

@@ -5,7 +5,9 @@ idempotency key — the database's UNIQUE constraint turns a second submit into 
 first payment" instead of a second charge; (2) ask the provider to charge, passing the same
 key (providers de-duplicate on it too); (3) record the outcome and a receipt number.
 The built-in :class:`SandboxProvider` needs no network: it approves every card except the
-test card numbers listed in :data:`SandboxProvider.DECLINED`.
+test card numbers listed in :data:`SandboxProvider.DECLINED`. Every card number is checked by
+its Luhn check digit first, so a mistyped number is refused before anything is recorded, and
+:func:`preview` gives the "check your payment" summary shown before charging.
 """
 
 from __future__ import annotations
@@ -49,9 +51,10 @@ class SandboxProvider:
     """A deterministic offline provider for demos and tests (never moves money)."""
 
     name = "sandbox"
-    TEST_CARD = "8600 0000 0000 0001"
-    DECLINED = {"8600000000000002": "card declined (insufficient funds)",
-                "8600000000000010": "card expired"}
+    TEST_CARD = "8600 0000 0000 0007"
+    """Approved (Uzcard-style); so is any other Luhn-valid 16-digit number not listed below."""
+    DECLINED = {"8600000000000023": "card declined (insufficient funds)",
+                "8600000000000015": "card expired"}
 
     def charge(self, *, amount: Decimal, currency: str, idempotency_key: str,
                description: str, card_number: str) -> ChargeResult:
@@ -85,12 +88,68 @@ def parse_amount(raw: Any) -> Decimal:
     return value
 
 
+def luhn_ok(digits: str) -> bool:
+    """True when the last digit of ``digits`` is its Luhn check digit (ISO/IEC 7812)."""
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        n = int(ch)
+        if i % 2:
+            n = n * 2 - 9 if n > 4 else n * 2
+        total += n
+    return total % 10 == 0
+
+
 def card_digits(card_number: str) -> str:
-    """The digits of a card number (16 of them), or InvalidInput."""
+    """The digits of a card number (16, with a valid Luhn check digit), or InvalidInput."""
     digits = re.sub(r"[\s-]", "", card_number or "")
     if not re.fullmatch(r"[0-9]{16}", digits):
-        raise InvalidInput("card number must have 16 digits")
+        raise InvalidInput("card number must have 16 digits", field="card_number")
+    if not luhn_ok(digits):
+        raise InvalidInput("card number is not valid (check the digits)", field="card_number")
     return digits
+
+
+@dataclass(frozen=True)
+class Payee:
+    """Who receives a tax payment (printed on the summary and the receipt)."""
+
+    name: str
+    inn: str
+    bank: str
+    mfo: str
+    account: str
+
+
+PAYEE = Payee(name="Toshkent shahar Davlat soliq boshqarmasi (mahalliy byudjet)",
+              inn="200000001", bank="Oʻzbekiston Respublikasi Markaziy banki",
+              mfo="00014", account="23402000300100001010")
+"""The payee of property and land tax in Tashkent (demo bank details)."""
+
+
+def preview(c: Connection, *, assessment_id: int, party_id: int, amount: Any,
+            card_number: str, provider_name: str = "sandbox") -> dict[str, Any]:
+    """The "check your payment" summary: what, to whom, how much, from which card — checked
+    like :func:`pay` but charging nothing and storing nothing."""
+    value = parse_amount(amount)
+    digits = card_digits(card_number)
+    prov = provider(provider_name)
+    a = c.execute(text("SELECT * FROM tax_assessment WHERE id = :i"),
+                  {"i": assessment_id}).mappings().first()
+    if a is None or a["party_id"] != party_id:
+        raise NotFound("no such tax assessment for you")
+    paid = c.execute(text("SELECT coalesce(sum(amount), 0) FROM payment WHERE assessment_id"
+                          " = :i AND status IN ('succeeded', 'pending')"),
+                     {"i": assessment_id}).scalar_one()
+    outstanding = Decimal(a["amount"]) - Decimal(paid)
+    if outstanding <= 0:
+        raise Conflict("this tax is already paid")
+    if value > outstanding:
+        raise InvalidInput(f"amount is above what is owed ({outstanding:.0f} UZS)")
+    return {"assessment_id": assessment_id, "kind": a["kind"], "year": a["year"],
+            "cadastral_number": a["cadastral_number"], "due_date": a["due_date"],
+            "assessed": Decimal(a["amount"]), "outstanding": outstanding, "amount": value,
+            "remaining": outstanding - value, "fee": Decimal(0), "card_last4": digits[-4:],
+            "card_number": digits, "provider": prov.name, "payee": PAYEE}
 
 
 def pay(engine: Engine, *, assessment_id: int, party_id: int, account_id: int | None,

@@ -39,8 +39,9 @@ from .errors import (
     StaleVersion,
     from_db_error,
 )
+from .pinfl import birth_date, check_pinfl
+from .schema import SRID
 
-SRID = 32642
 ENCUMBRANCES = ("mortgage", "lease", "servitude", "arrest", "permanent_use")
 DOCUMENT_KINDS = ("deed", "sale_contract", "gift_contract", "inheritance", "court_decision",
                   "hokim_decision", "survey", "mortgage_agreement", "lease_agreement",
@@ -67,12 +68,16 @@ class Result:
     rights: list[dict[str, Any]] = field(default_factory=list)
     ended_rights: list[int] = field(default_factory=list)
     message: str = ""
+    parties: list[dict[str, Any]] = field(default_factory=list)
+    """The people and organizations the operation names (a transfer's recipients and
+    seller), as found in the registry: shown in the preview before anything is confirmed."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly form."""
         return {"kind": self.kind, "transaction_id": self.transaction_id, "dry_run": self.dry_run,
                 "message": self.message, "parcels": self.parcels, "retired": self.retired,
-                "rights": self.rights, "ended_rights": self.ended_rights}
+                "rights": self.rights, "ended_rights": self.ended_rights,
+                "parties": self.parties}
 
     def geojson(self) -> dict[str, Any]:
         """A FeatureCollection (CRS84) of the resulting and retired parcels, for a map preview."""
@@ -144,17 +149,17 @@ def geometry_sql(geom: Any, srid: int | None = None) -> tuple[str, dict[str, Any
     if geom is None or geom == "":
         raise InvalidGeometry("a geometry is required")
     if hasattr(geom, "wkt"):  # Shapely, in the storage CRS unless told otherwise
-        return ("ST_Transform(ST_SetSRID(ST_GeomFromText(:g), :s), 32642)",
+        return (f"ST_Transform(ST_SetSRID(ST_GeomFromText(:g), :s), {SRID})",
                 {"g": geom.wkt, "s": srid or SRID})
     if isinstance(geom, dict):
         if "geometry" in geom and geom.get("type") == "Feature":
             geom = geom["geometry"]
-        return ("ST_Transform(ST_SetSRID(ST_GeomFromGeoJSON(:g), :s), 32642)",
+        return (f"ST_Transform(ST_SetSRID(ST_GeomFromGeoJSON(:g), :s), {SRID})",
                 {"g": json.dumps(geom), "s": srid or 4326})
     s = str(geom).strip()
     if s.startswith("{"):
         return geometry_sql(json.loads(s), srid)
-    return ("ST_Transform(ST_SetSRID(ST_GeomFromText(:g), :s), 32642)", {"g": s, "s": srid or SRID})
+    return (f"ST_Transform(ST_SetSRID(ST_GeomFromText(:g), :s), {SRID})", {"g": s, "s": srid or SRID})
 
 
 def _geom_value(conn: Connection, geom: Any, srid: int | None) -> str:
@@ -677,6 +682,10 @@ def _party(c: Connection, ref: Any, create: bool = True) -> int:
     code = str(info.get("pinfl") or info.get("inn") or info.get("id_code") or "").strip()
     if re.fullmatch(r"[0-9]{14}", code):
         col, kind = "pinfl", "person"
+        pid = c.execute(text("SELECT id FROM party WHERE pinfl = :v"), {"v": code}).scalar()
+        if pid is not None:
+            return int(pid)
+        check_pinfl(code, registry_today(c))  # a new or mistyped PINFL must be plausible
     elif re.fullmatch(r"[0-9]{9}", code):
         col = "inn"
         kind = str(info["kind"]) if info.get("kind") in ("organization", "state") \
@@ -779,11 +788,34 @@ def transfer(conn: Connection, number: str, *, to: list[dict[str, Any]], from_pa
                     e2, n2 = _replace_owners(c, "building_id", bid, b_before, after, tx, doc)
                     ended += e2
                     new_ids += n2
+        parties = _parties_out(c, before, after)
+        gets = "; ".join(
+            f"{p['full_name']} ({'PINFL ' + p['pinfl'] if p['pinfl'] else 'INN ' + str(p['inn'])}"
+            f"{', born ' + p['birth_date'] if p['birth_date'] else ''}) {p['share_after']}"
+            for p in parties if p["id"] in recipients)
         return Result("transfer", tx, dry_run, parcels=_parcel_out(c, [parcel["id"]]),
                       rights=_rights_out(c, new_ids), ended_rights=sorted(ended),
-                      message=f"{number}: ownership transferred from {seller_text}")
+                      message=f"{number}: ownership transferred from {seller_text} to {gets}",
+                      parties=parties)
 
     return _run(conn, dry_run, op)
+
+
+def _parties_out(c: Connection, before: dict[int, Fraction], after: dict[int, Fraction]
+                 ) -> list[dict[str, Any]]:
+    """Who the transfer names, as the registry knows them, with their share before and after."""
+    ids = sorted(set(before) | set(after))
+    rows = c.execute(text("SELECT id, kind, full_name, pinfl, inn, birth_date FROM party"
+                          " WHERE id = ANY(:i) ORDER BY id"), {"i": ids}).mappings().all()
+    out = []
+    for r in rows:
+        born = r["birth_date"] or (birth_date(r["pinfl"]) if r["pinfl"] else None)
+        out.append({"id": r["id"], "kind": r["kind"], "full_name": r["full_name"],
+                    "pinfl": r["pinfl"], "inn": r["inn"],
+                    "birth_date": born.isoformat() if born else None,
+                    "share_before": str(before[r["id"]]) if r["id"] in before else None,
+                    "share_after": str(after[r["id"]]) if r["id"] in after else None})
+    return out
 
 
 def _building_ownership(c: Connection, building_id: int) -> set[tuple[int, Fraction]]:

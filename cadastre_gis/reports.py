@@ -185,12 +185,13 @@ def nearby_open(conn: Connection, category: str, lon: float, lat: float,
     these?"), nearest first; public fields only."""
     lang = lang if lang in LANGS else "en"
     rows = conn.execute(text(f"""
-        SELECT i.id, i.status, i.title, i.description, i.reported_at, c.name_{lang} AS category,
+        SELECT i.id, i.status, i.title, i.public_description AS description, i.reported_at,
+               c.name_{lang} AS category,
                round(ST_Distance(i.geom, p.g)::numeric, 0) AS distance_m
           FROM incident i
           JOIN incident_category c ON c.code = i.category AND c.public
           CROSS JOIN (SELECT ST_Transform(ST_SetSRID(ST_MakePoint(:x, :y), 4326), 32642) AS g) p
-         WHERE i.category = :c AND i.visibility = 'public'
+         WHERE i.category = :c AND i.visibility = 'public' AND i.moderation_status <> 'hidden'
            AND i.status IN ('new', 'triaged', 'dispatched', 'in_progress')
            AND ST_DWithin(i.geom, p.g, :r)
          ORDER BY ST_Distance(i.geom, p.g), i.id LIMIT 10"""),
@@ -320,10 +321,13 @@ def tracking(conn: Connection, token: str, lang: str = "en") -> dict[str, Any]:
     lang = lang if lang in LANGS else "en"
     row = conn.execute(text(f"""
         SELECT i.id, i.status, i.category, c.name_{lang} AS category_name, i.title,
-               i.description, i.address, i.reported_at, i.deadline, i.resolved_at, i.closed_at,
-               i.updated_at, i.duplicate_of, d.name AS district, s.name AS service,
-               (i.deadline < now() AND i.status IN ('new','triaged','dispatched','in_progress'))
-                 AS overdue,
+               i.public_description AS description, i.moderation_status, i.address,
+               i.reported_at, i.deadline, i.resolved_at, i.closed_at, i.updated_at,
+               i.duplicate_of,
+               CASE WHEN :lang = 'ru' THEN coalesce(d.name_ru, d.name) ELSE d.name END AS district,
+               CASE WHEN :lang = 'ru' THEN coalesce(s.name_ru, s.name) ELSE s.name END AS service,
+               (i.deadline < cadastre_now()
+                AND i.status IN ('new', 'triaged', 'dispatched', 'in_progress')) AS overdue,
                ST_X(ST_Transform(i.geom, 4326)) AS lon, ST_Y(ST_Transform(i.geom, 4326)) AS lat,
                (SELECT t.token FROM citizen_report t WHERE t.incident_id = i.duplicate_of)
                  AS duplicate_token
@@ -332,10 +336,13 @@ def tracking(conn: Connection, token: str, lang: str = "en") -> dict[str, Any]:
           JOIN incident_category c ON c.code = i.category
           LEFT JOIN district d ON d.id = i.district_id
           LEFT JOIN service s ON s.id = i.service_id
-         WHERE r.token = :t"""), {"t": token}).mappings().first()
+         WHERE r.token = :t"""), {"t": token, "lang": lang}).mappings().first()
     if row is None:
         raise NotFound("no such report")
     item = dict(row)
+    if item.pop("moderation_status") == "hidden":
+        # a moderator hid the text: status and timeline stay, the citizen's words do not
+        item["description"] = item["title"] = None
     item["title"] = redact(item["title"])
     item["description"] = redact(item["description"])
     item["address"] = redact(item["address"])

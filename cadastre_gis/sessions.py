@@ -81,6 +81,22 @@ def session_valid(conn: Connection, settings: Settings, key: str) -> bool:
     return True
 
 
+def sessions_valid(conn: Connection, settings: Settings, keys: list[str]) -> set[str]:
+    """The keys among ``keys`` whose sessions are still open: :func:`session_valid` for many
+    live streams in one query (watching counts as use)."""
+    if not keys:
+        return set()
+    rows = conn.execute(text("SELECT s.id, s.sid_hash" + _LIVE.replace(
+        "s.sid_hash = :h", "s.sid_hash = ANY(:hs)")),
+        {"hs": list(keys), "max_h": settings.session_max_hours,
+         "idle_m": settings.session_idle_minutes}).all()
+    if rows:
+        conn.execute(text("UPDATE web_session SET last_seen_at = now() WHERE id = ANY(:ids)"
+                          " AND last_seen_at < now() - interval '1 minute'"),
+                     {"ids": [r[0] for r in rows]})
+    return {r[1] for r in rows}
+
+
 def session_key(sid: str) -> str:
     """The key :func:`session_valid` takes for a cookie session id."""
     return sid_hash(sid)

@@ -30,6 +30,7 @@ from .settings import Settings
 
 WINDOW = "15 minutes"
 MAX_WAIT = 15 * 60
+FIRST_WAIT = 5.0
 ISSUER = "Tashkent cadastre"
 RECOVERY_CODES = 10
 
@@ -37,7 +38,7 @@ RECOVERY_CODES = 10
 def _wait(failures: int, free: int, last_age: float) -> float:
     if failures < free:
         return 0.0
-    wait = min(2.0 ** (failures - free), MAX_WAIT)
+    wait = min(FIRST_WAIT * 2.0 ** (failures - free), MAX_WAIT)
     return max(0.0, wait - last_age)
 
 

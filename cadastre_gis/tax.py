@@ -31,6 +31,7 @@ SELECT 'property' AS kind, NULL::bigint AS parcel_id, b.id AS building_id, b.cad
   JOIN building b ON b.id = r.building_id AND b.status = 'active'
   LEFT JOIN parcel p ON p.id = b.parcel_id
  WHERE r.kind = 'ownership' AND r.status = 'active'
+   AND (r.ends_on IS NULL OR r.ends_on >= cadastre_today())
  GROUP BY b.id, p.land_category, o.kind
 UNION ALL
 SELECT 'land', p.id, NULL, p.cadastral_number, p.cadastral_value, p.area_m2, p.land_category,
@@ -38,6 +39,7 @@ SELECT 'land', p.id, NULL, p.cadastral_number, p.cadastral_value, p.area_m2, p.l
   FROM owner o JOIN "right" r ON r.party_id = o.id
   JOIN parcel p ON p.id = r.parcel_id AND p.status = 'active'
  WHERE r.kind = 'ownership' AND r.status = 'active'
+   AND (r.ends_on IS NULL OR r.ends_on >= cadastre_today())
  GROUP BY p.id, o.kind
 """
 

@@ -264,7 +264,7 @@ class HlsRelay:
 
     def reap(self, now: float | None = None) -> list[int]:
         """Stop every relay nobody watches; returns the camera ids stopped."""
-        stopped = []
+        stopped: list[int] = []
         with self._lock:  # collect exit codes of our own children
             for cid, proc in list(self._children.items()):
                 if proc.poll() is not None:

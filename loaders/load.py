@@ -30,21 +30,17 @@ from psycopg2.extras import Json
 
 from cadastre_gis.db import copy_text, get_engine
 from cadastre_gis.errors import CadastreError, InvalidInput, from_db_error
+from cadastre_gis.schema import REFERENCE_TABLES
 from cadastre_gis.settings import Settings
 
 from . import fiona_, report, validate
-from .mapping import (
-    VALUE_ALIASES,
-    FieldMap,
-    Kind,
-    kind,
-    read_mapping_file,
-    resolve,
-    value_key,
-)
+from .mapping import FieldMap, Kind, kind, read_mapping_file, resolve
+from .vocabulary import Vocabulary, value_list
 
 SRID = fiona_.STORAGE_SRID
 PSEUDO = ("district", "parcel")
+BUILDING_IN_PARCEL = 0.95
+"""Share of a building's footprint that must lie in its parcel (the database's rule)."""
 SQL_TYPES = {"text": "text", "int": "bigint", "float": "float8", "date": "date",
              "datetime": "timestamptz"}
 PAUSE_ENV = "CADASTRE_LOADER_PAUSE_BEFORE_COMMIT"
@@ -165,7 +161,8 @@ def _run(settings: Settings, k: Kind, path: Path, rep: dict[str, Any], *, layer:
             f"no field of {path.name} gives {k.key} (fields: {', '.join(src.fields) or 'none'}); "
             f"name it in a --mapping file, e.g. 'MY_FIELD: {k.key}'")
     rep["status"] = "reading"
-    workers = rep["file"]["read_processes"] = fiona_.read_workers(src)
+    workers = rep["file"]["read_processes"] = 1 if fiona_.columnar(src) else fiona_.read_workers(src)
+    rep["file"]["reader"] = "pyogrio (columnar)" if fiona_.columnar(src) else "fiona"
 
     # ---- read ------------------------------------------------------------------------------
     rows: list[int] = []
@@ -219,8 +216,13 @@ def _run(settings: Settings, k: Kind, path: Path, rep: dict[str, Any], *, layer:
         cur = raw.cursor()
         refs, districts = _reference_data(cur, k, value_maps)
         typed = validate.coerce(k, values, n, found, refs)
+        if k.name == "districts":
+            validate.check_district_codes(typed, found)
         keys = typed.get(k.key) if k.key else None
         validate.check_numbers(k, keys, found)
+        derived: set[int] = set()
+        if k.name == "buildings":
+            derived = validate.check_building_numbers(typed, keys, found)
         _lap(rep, "check_attributes", t)
         garr, geom_ok = validate.check_geometry(k, garr, repair, found)
         _lap(rep, "check_geometry", t)
@@ -249,7 +251,7 @@ def _run(settings: Settings, k: Kind, path: Path, rep: dict[str, Any], *, layer:
         ok = found.ok(n)
         _stage(cur, k, typed, garr, district_ids, ok)
         _lap(rep, "copy_to_staging", t)
-        _check_in_db(cur, k, mode, settings.overlap_tolerance_m2, found)
+        _check_in_db(cur, k, mode, settings.overlap_tolerance_m2, found, derived)
         _lap(rep, "check_against_database", t)
         ok = found.ok(n)
         rejected_rn = [int(i) + 1 for i in np.flatnonzero(~ok)]
@@ -309,36 +311,26 @@ def _run(settings: Settings, k: Kind, path: Path, rep: dict[str, Any], *, layer:
 
 
 def _reference_data(cur: Any, k: Kind, explicit: dict[str, dict[str, str]]
-                    ) -> tuple[dict[str, dict[str, str]], list[dict[str, Any]]]:
-    """Value lists (code or name in any language, built-in abbreviations, the mapping file's
-    ``values:`` → code, compared by :func:`value_key`) and the districts with their geometry."""
-    refs: dict[str, dict[str, str]] = {}
-    tables = {"land_category": "land_category", "permitted_use": "permitted_use",
-              "category": "incident_category"}
-    for fld, table in tables.items():
+                    ) -> tuple[dict[str, Vocabulary], list[dict[str, Any]]]:
+    """The value lists of the kind's fields (official names, aliases and the mapping file's
+    ``values:``, see :mod:`loaders.vocabulary`) and the districts with their geometry."""
+    refs: dict[str, Vocabulary] = {}
+    for fld, table in REFERENCE_TABLES.items():
         if fld not in k.names:
             continue
-        cur.execute(sql.SQL("SELECT code, name_en, name_ru, name_uz FROM {}").format(
-            sql.Identifier(table)))
-        m: dict[str, str] = {}
-        codes = set()
-        for code, *names in cur.fetchall():
-            codes.add(code)
-            for nm in (code, *names):
-                if nm:
-                    m.setdefault(value_key(str(nm)), code)
-        for alias, code in VALUE_ALIASES.get(fld, {}).items():
-            if code in codes:
-                m.setdefault(value_key(alias), code)
+        cur.execute(sql.SQL("SELECT code, name_en, name_ru, name_uz, aliases FROM {} "
+                            "ORDER BY code").format(sql.Identifier(table)))
+        rows = cur.fetchall()
+        codes = {r[0] for r in rows}
         for given, code in explicit.get(fld, {}).items():
             if code not in codes:
                 raise InvalidInput(f"mapping file: {given!r} → {code!r} under values: "
                                    f"{fld}, but {code!r} is not one of {', '.join(sorted(codes))}")
-            m[value_key(given)] = code
-        refs[fld] = m
-    cur.execute("SELECT id, code, name, name_ru, ST_AsBinary(geom) FROM district ORDER BY id")
-    districts = [{"id": i, "code": c, "name": nm, "name_ru": ru,
-                  "geom": shapely.from_wkb(bytes(g))} for i, c, nm, ru, g in cur.fetchall()]
+        refs[fld] = value_list(fld.replace("_", " "), rows, explicit.get(fld))
+    cur.execute("SELECT id, code, region_code, name, name_ru, ST_AsBinary(geom) FROM district "
+                "ORDER BY id")
+    districts = [{"id": i, "code": c, "region_code": r, "name": nm, "name_ru": ru,
+                  "geom": shapely.from_wkb(bytes(g))} for i, c, r, nm, ru, g in cur.fetchall()]
     return refs, districts
 
 
@@ -387,8 +379,9 @@ def _stage(cur: Any, k: Kind, typed: dict[str, list[Any]], geoms: np.ndarray,
 
 
 def _check_in_db(cur: Any, k: Kind, mode: str, tolerance: float,
-                 found: validate.Findings) -> None:
-    """Set-based checks of the staged records against the registry."""
+                 found: validate.Findings, derived: set[int] | None = None) -> None:
+    """Set-based checks of the staged records against the registry (``derived``: buildings
+    whose parcel comes from their own number rather than a parcel field)."""
     table = sql.Identifier(k.table)
     if k.key:
         active = sql.SQL(" AND t.status = 'active'") if k.history else sql.SQL("")
@@ -420,24 +413,47 @@ def _check_in_db(cur: Any, k: Kind, mode: str, tolerance: float,
              ORDER BY s.rn""", (tolerance,))
         for rn, number, area in cur.fetchall():
             found.reject(rn - 1, f"overlaps registered parcel {number} by {area:.1f} m²")
+        if mode == "upsert":
+            # A parcel's new boundary must still hold 95 % of each of its buildings.
+            cur.execute("""
+                SELECT s.rn, b.cadastral_number,
+                       ST_Area(ST_Intersection(b.geom, s.geom)) / nullif(ST_Area(b.geom), 0)
+                  FROM load_stage s JOIN building b ON b.parcel_id = s.existing_id
+                 WHERE b.status = 'active' AND NOT ST_CoveredBy(b.geom, s.geom)
+                   AND ST_Area(ST_Intersection(b.geom, s.geom)) < %s * ST_Area(b.geom)
+                 ORDER BY s.rn""", (BUILDING_IN_PARCEL,))
+            for rn, bn, frac in cur.fetchall():
+                found.reject(rn - 1, f"building {bn} would lie only {100 * (frac or 0):.0f}% in "
+                                     f"the new boundary; at least {BUILDING_IN_PARCEL:.0%} must")
     if k.name == "buildings":
+        # Its parcel (named by the parcel field or by its own number, see
+        # validate.check_building_numbers) is registered and holds 95 % of its footprint.
         cur.execute("""
             UPDATE load_stage s SET parcel_id = p.id FROM parcel p
-             WHERE s.parcel_number IS NOT NULL AND p.cadastral_number = s.parcel_number
-               AND p.status = 'active'""")
-        cur.execute("SELECT rn, parcel_number FROM load_stage "
-                    "WHERE parcel_number IS NOT NULL AND parcel_id IS NULL")
+             WHERE p.cadastral_number = s.parcel_number AND p.status = 'active'""")
+        cur.execute("SELECT rn, parcel_number FROM load_stage WHERE parcel_id IS NULL")
         for rn, pn in cur.fetchall():
-            found.reject(rn - 1, f"parcel {pn} is not registered (or not active)")
+            if rn - 1 in (derived or set()):
+                found.warn(rn - 1, f"its parcel {pn} is not registered (or not active); loaded "
+                                   "without a parcel")
+            else:
+                found.reject(rn - 1, f"its parcel {pn} is not registered (or not active)")
         cur.execute("""
-            UPDATE load_stage s SET parcel_id = (
-              SELECT p.id FROM parcel p WHERE p.status = 'active'
-                 AND p.geom && s.geom AND ST_Intersects(p.geom, ST_PointOnSurface(s.geom))
-               ORDER BY p.id LIMIT 1)
-             WHERE s.parcel_number IS NULL""")
-        cur.execute("SELECT rn FROM load_stage WHERE parcel_id IS NULL AND parcel_number IS NULL")
-        for (rn,) in cur.fetchall():
-            found.warn(rn - 1, "no active parcel under this building")
+            SELECT s.rn, p.cadastral_number,
+                   ST_Area(ST_Intersection(s.geom, p.geom)) / nullif(ST_Area(s.geom), 0)
+              FROM load_stage s JOIN parcel p ON p.id = s.parcel_id
+             WHERE NOT ST_CoveredBy(s.geom, p.geom)
+               AND ST_Area(ST_Intersection(s.geom, p.geom)) < %s * ST_Area(s.geom)
+             ORDER BY s.rn""", (BUILDING_IN_PARCEL,))
+        for rn, pn, frac in cur.fetchall():
+            found.reject(rn - 1, f"only {100 * (frac or 0):.0f}% of its footprint lies in its "
+                                 f"parcel {pn}; at least {BUILDING_IN_PARCEL:.0%} must")
+    if k.name == "districts":
+        cur.execute("""
+            SELECT s.rn, s.name, d.code FROM load_stage s JOIN district d
+              ON lower(d.name) = lower(s.name) AND d.code <> s.code ORDER BY s.rn""")
+        for rn, name, code in cur.fetchall():
+            found.reject(rn - 1, f"district name {name!r} is already district {code}'s")
 
 
 def _collect(rep: dict[str, Any], found: validate.Findings, keys: list[Any] | None,

@@ -17,12 +17,7 @@ import yaml
 
 from cadastre_gis.cadastral import BUILDING_NUMBER, PARCEL_NUMBER
 from cadastre_gis.errors import InvalidInput
-
-BUILDING_USES = ("residential", "apartment", "commercial", "office", "industrial", "public",
-                 "garage", "religious", "other")
-INCIDENT_STATUSES = ("new", "triaged", "dispatched", "in_progress", "resolved", "closed",
-                     "duplicate", "rejected")
-CAMERA_STATUSES = ("online", "offline", "maintenance")
+from cadastre_gis.schema import CAMERA_STATUSES, INCIDENT_STATUSES, VISIBILITIES
 
 # Columns the database computes or keeps for itself: present in our exports, quietly skipped
 # on import (and listed as such in the report).
@@ -30,6 +25,12 @@ COMPUTED = frozenset({"id", "area_m2", "footprint_m2", "version", "valid_from", 
                       "status_db", "updated_at", "updated_by", "transaction_id", "district_id",
                       "parcel_id", "service_id", "last_heartbeat", "closed_at", "resolved_at",
                       "updated", "area", "fid", "ogc_fid"})
+
+
+# Largest values of the numeric(p, 2) columns (a larger one is refused by the database).
+NUMERIC_12_2 = 9_999_999_999.99
+NUMERIC_14_2 = 999_999_999_999.99
+NUMERIC_18_2 = 9_999_999_999_999_998.0  # the largest float below 10^16 (16 digits before the point)
 
 
 @dataclass(frozen=True)
@@ -116,8 +117,8 @@ PARCELS = Kind(
         Field("address", shp="ADRES"),
         Field("land_category", shp="KATEGORIYA"),
         Field("permitted_use", shp="VID_ISP"),
-        Field("declared_area_m2", "float", min=0.01, max=1e12, shp="PLOSHAD"),
-        Field("cadastral_value", "float", min=0, max=1e16, shp="KAD_STOIM"),
+        Field("declared_area_m2", "float", min=0.01, max=NUMERIC_14_2, shp="PLOSHAD"),
+        Field("cadastral_value", "float", min=0, max=NUMERIC_18_2, shp="KAD_STOIM"),
         Field("district", shp="RAYON"),
     ),
     presets=_presets(
@@ -137,11 +138,11 @@ BUILDINGS = Kind(
     fields=(
         Field("cadastral_number", required=True, shp="KAD_NOMER"),
         Field("address", shp="ADRES"),
-        Field("building_use", choices=BUILDING_USES, shp="NAZNACH"),
+        Field("building_use", shp="NAZNACH"),
         Field("floors", "int", min=1, max=150, shp="ETAJ"),
         Field("year_built", "int", min=1700, max=2100, shp="GOD_POSTR"),
-        Field("floor_area_m2", "float", min=0.01, max=1e10, shp="PLOSHAD"),
-        Field("cadastral_value", "float", min=0, max=1e16, shp="KAD_STOIM"),
+        Field("floor_area_m2", "float", min=0.01, max=NUMERIC_12_2, shp="PLOSHAD"),
+        Field("cadastral_value", "float", min=0, max=NUMERIC_18_2, shp="KAD_STOIM"),
         Field("parcel", shp="KAD_UCH"),
         Field("district", shp="RAYON"),
     ),
@@ -188,7 +189,7 @@ INCIDENTS = Kind(
         Field("address", shp="ADRES"),
         Field("reported_at", "datetime", shp="DATA"),
         Field("deadline", "datetime", shp="SROK"),
-        Field("visibility", choices=("public", "internal"), shp="VIDIMOST"),
+        Field("visibility", choices=VISIBILITIES, shp="VIDIMOST"),
         Field("district", shp="RAYON"),
     ),
     presets=_presets(
@@ -235,35 +236,6 @@ def kind(name: str) -> Kind:
         return KINDS[name]
     except KeyError:
         raise InvalidInput(f"unknown kind {name!r}; use one of {', '.join(KINDS)}") from None
-
-
-def value_key(text: str) -> str:
-    """How a value-list entry is compared: case, ё/е, punctuation and spacing do not count."""
-    return re.sub(r"[\s.,;:()«»\"'/_-]+", " ", text.lower().replace("ё", "е")).strip()
-
-
-# Abbreviations and old wordings found in survey files, beyond the tables' own names.
-VALUE_ALIASES: dict[str, dict[str, str]] = {
-    "permitted_use": {
-        "ижс": "individual_housing", "ijs": "individual_housing",
-        "индивидуальный жилой дом": "individual_housing",
-        "индивидуальное жилье": "individual_housing", "жилой дом": "individual_housing",
-        "мкд": "multi_apartment", "многоквартирный дом": "multi_apartment",
-        "многоэтажный жилой дом": "multi_apartment", "торговля": "commercial",
-        "магазин": "commercial", "офис": "office", "промышленность": "industrial",
-        "склад": "industrial", "производство": "industrial", "школа": "public",
-        "больница": "public", "поликлиника": "public", "детский сад": "public",
-        "парк": "recreation", "автостоянка": "transport", "стоянка": "transport",
-        "сад": "agriculture", "огород": "agriculture", "мечеть": "religious",
-    },
-    "land_category": {
-        "земли поселений": "settlement", "знп": "settlement",
-        "земли населенного пункта": "settlement", "населенных пунктов": "settlement",
-        "земли сельхозназначения": "agricultural", "с х назначения": "agricultural",
-        "земли с х назначения": "agricultural", "лесной фонд": "forest",
-        "водный фонд": "water", "земли запаса": "reserve",
-    },
-}
 
 
 def read_mapping_file(path: str | Path, k: Kind

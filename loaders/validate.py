@@ -16,15 +16,20 @@ from typing import Any
 import numpy as np
 import shapely
 
-from .mapping import Kind, value_key
+from cadastre_gis.schema import REGION_CODE
+
+from . import vocabulary
+from .mapping import Kind
+from .vocabulary import Vocabulary
 
 DEFAULTS = {
     "parcels": {"land_category": "settlement", "permitted_use": "individual_housing"},
     "buildings": {"building_use": "residential"},
     "incidents": {"status": "new", "visibility": "public"},
     "cameras": {"status": "online"},
-    "districts": {"region_code": "10"},
+    "districts": {"region_code": REGION_CODE},
 }
+NUL = "\x00"
 
 
 class Findings:
@@ -60,8 +65,9 @@ def _num(v: Any) -> float:
 
 
 def coerce(k: Kind, values: dict[str, list[Any]], n: int, found: Findings,
-           refs: dict[str, dict[str, str]]) -> dict[str, list[Any]]:
-    """Type and range-check every mapped value; fill defaults; translate reference values."""
+           refs: dict[str, Vocabulary]) -> dict[str, list[Any]]:
+    """Type and range-check every mapped value; fill defaults; translate reference values
+    (see :mod:`loaders.vocabulary`)."""
     out: dict[str, list[Any]] = {}
     defaults = DEFAULTS.get(k.name, {})
     for f in k.fields:
@@ -73,12 +79,13 @@ def coerce(k: Kind, values: dict[str, list[Any]], n: int, found: Findings,
         col = values[f.name]
         if f.type == "text" and not f.required and f.name not in refs and not f.choices:
             # the common case, kept to one comprehension (200 000 rows × several fields)
-            out[f.name] = [None if v is None else (t if (t := str(v).strip()) else None)
-                           for v in col]
+            texts = [None if v is None else (t if (t := str(v).strip()) else None) for v in col]
+            for i, t in enumerate(texts):
+                if t is not None and NUL in t:
+                    found.reject(i, f"{f.name} holds a NUL character, which the database "
+                                    "cannot store")
+            out[f.name] = texts
             continue
-        if f.name in refs or f.choices:
-            # few distinct values: decide each once
-            memo: dict[Any, Any] = {}
         typed: list[Any] = [None] * n
         for i, v in enumerate(col):
             if isinstance(v, str):
@@ -93,6 +100,10 @@ def coerce(k: Kind, values: dict[str, list[Any]], n: int, found: Findings,
             try:
                 if f.type == "text":
                     tv: Any = str(v)
+                    if NUL in tv:
+                        found.reject(i, f"{f.name} holds a NUL character, which the database "
+                                        "cannot store")
+                        continue
                     if f.name == k.key and (" " in tv or not tv.isprintable()):
                         tv = re.sub(r"\s+", "", tv)
                 elif f.type == "int":
@@ -114,20 +125,16 @@ def coerce(k: Kind, values: dict[str, list[Any]], n: int, found: Findings,
             if f.min is not None and tv < f.min or f.max is not None and tv > f.max:
                 if tv == 0 and not f.required and f.type in ("int", "float"):
                     # Old .dbf numeric fields cannot be empty: 0 is how "unknown" was written.
-                    found.warn(i, f"{f.name} 0 taken as not given (allowed {f.min:g}..{f.max:g})")
+                    found.warn(i, f"{f.name} 0 taken as not given (allowed "
+                                  f"{_fmt(f.min)}..{_fmt(f.max)})")
                     typed[i] = defaults.get(f.name)
                     continue
-                found.reject(i, f"{f.name} {tv} is outside {f.min:g}..{f.max:g}")
+                found.reject(i, f"{f.name} {tv} is outside {_fmt(f.min)}..{_fmt(f.max)}")
                 continue
             if f.name in refs:
-                if tv in memo:
-                    code = memo[tv]
-                else:
-                    code = memo[tv] = refs[f.name].get(value_key(str(tv)))
+                code, why = refs[f.name].match(tv)
                 if code is None:
-                    known = ", ".join(sorted(set(refs[f.name].values())))
-                    found.reject(i, f"unknown {f.name.replace('_', ' ')} {tv!r} (known: {known}; "
-                                    "or map it under values: in a --mapping file)")
+                    found.reject(i, f"{why} (or map it under values: in a --mapping file)")
                     continue
                 tv = code
             elif f.choices and tv not in f.choices:
@@ -140,6 +147,13 @@ def coerce(k: Kind, values: dict[str, list[Any]], n: int, found: Findings,
             typed[i] = tv
         out[f.name] = typed
     return out
+
+
+def _fmt(x: float | None) -> str:
+    """A range limit as people read it: 150, 0.01, 999,999,999,999.99."""
+    if x is None:
+        return ""
+    return f"{x:,.2f}" if abs(x) >= 1e6 else f"{x:g}"
 
 
 def _type_name(t: str) -> str:
@@ -299,78 +313,185 @@ FAR_OUTSIDE = "outside Tashkent"
 def assign_districts(k: Kind, typed: dict[str, list[Any]], keys: list[Any] | None,
                      geoms: np.ndarray, mask: np.ndarray, districts: list[dict[str, Any]],
                      found: Findings) -> list[int | None]:
-    """District id of each record: the district field, else the number's code, else location.
+    """District id of each record, with every district rule the database enforces.
 
-    Parcels and buildings are also located: one lying far outside every district is rejected
-    (wrong CRS?), one near the city's edge is kept with a warning, and one whose number or
-    district field names another district than the one it lies in gets a warning.
+    A district field may hold ``BB``, ``AA:BB`` or a name (:func:`vocabulary.district_code`).
+    A parcel's or building's number names its district: the number's region must be this
+    registry's, its district must exist, a district field must agree with it, and the district
+    holding the larger part of the record's area must be the one it names (the database's
+    consistency rule) — a record covered by its district passes at once, the others are
+    measured against every district they touch. One lying far outside every district is
+    rejected (wrong CRS?), one just outside the city is kept with a warning. Other kinds
+    take the district field, else the district their point lies in.
     """
     n = len(geoms)
     out: list[int | None] = [None] * n
-    by_name: dict[str, int] = {}
-    by_code: dict[str, int] = {}
-    label: dict[int, str] = {}
-    for d in districts:
-        by_code[d["code"]] = d["id"]
-        label[d["id"]] = f"{d['code']} {d['name']}"
-        for nm in (d["code"], d["name"], d.get("name_ru")):
-            if nm:
-                by_name[str(nm).lower()] = d["id"]
+    by_code = {d["code"]: d for d in districts}
+    label = {d["id"]: f"{d['code']} {d['name']}" for d in districts}
+    region = districts[0].get("region_code") or REGION_CODE if districts else REGION_CODE
+    vocab = vocabulary.districts(districts)
     given = typed.get("district")
-    need_loc: list[int] = []
-    claimed: dict[int, tuple[int, str]] = {}  # record → (district it names, where it says so)
-    for i in np.flatnonzero(mask):
-        if given is not None and given[i] is not None:
-            v = str(given[i]).strip()
-            did = by_name.get(v.lower()) or by_name.get(v.zfill(2))
-            if did is None:
-                found.reject(i, f"unknown district {v!r}")
-            else:
-                claimed[int(i)] = (did, "the district field")
-            out[i] = did
-            continue
-        if keys is not None and k.number_pattern is not None and keys[i]:
-            code = str(keys[i]).split(":")[1] if ":" in str(keys[i]) else None
-            if code in by_code:
-                out[i] = by_code[code]
-                claimed[int(i)] = (by_code[code], "the number")
-                continue
-        need_loc.append(int(i))
+    numbered = keys is not None and k.number_pattern is not None
     located = k.name in ("parcels", "buildings")
-    to_locate = sorted(set(need_loc) | (set(claimed) if located else set()))
-    if to_locate and districts:
-        pts = shapely.point_on_surface(geoms[to_locate])
-        xs, ys = shapely.get_x(pts), shapely.get_y(pts)
-        where = np.full(len(to_locate), -1)
-        for d in districts:
+    idx = np.flatnonzero(mask)
+    for i in idx:
+        from_field = None
+        if given is not None and given[i] is not None:
+            code, why = vocabulary.district_code(given[i], vocab, region)
+            if code is None:
+                found.reject(i, why or "unknown district")
+                continue
+            from_field = by_code[code]["id"]
+        if numbered and keys[i]:
+            aa, bb = str(keys[i]).split(":")[:2]
+            if aa != region:
+                found.reject(i, f"number {keys[i]} names region {aa}; this registry holds "
+                                f"region {region} (Tashkent city)")
+                continue
+            if bb not in by_code:
+                found.reject(i, f"number {keys[i]} names district {bb}, which is not a district "
+                                f"of the registry ({', '.join(sorted(by_code)) or 'none'})")
+                continue
+            did = by_code[bb]["id"]
+            if from_field is not None and from_field != did:
+                found.reject(i, f"the district field names {label[from_field]} but the number "
+                                f"names {label[did]}")
+                continue
+            out[i] = did
+        else:
+            out[i] = from_field
+    if not len(idx):
+        return out
+    if not districts:
+        if located:
+            for i in idx:
+                found.reject(i, "no district: the database has no districts")
+        return out
+    geoms_all = [d["geom"] for d in districts]
+    ids = np.array([d["id"] for d in districts])
+    if not located:
+        todo = [int(i) for i in idx if out[i] is None and int(i) not in found.errors]
+        if todo:
+            pts = shapely.point_on_surface(geoms[todo])
+            xs, ys = shapely.get_x(pts), shapely.get_y(pts)
+            for d in districts:
+                shapely.prepare(d["geom"])
+                for j in np.flatnonzero(shapely.contains_xy(d["geom"], xs, ys)):
+                    if out[todo[j]] is None:
+                        out[todo[j]] = d["id"]
+        return out
+    # Located kinds: where the record's area lies. Fast path: covered by its district.
+    todo = np.array([int(i) for i in idx if out[i] is not None and int(i) not in found.errors],
+                    dtype=int)
+    if not len(todo):
+        return out
+    named = np.array([out[i] for i in todo])
+    covered = np.zeros(len(todo), bool)
+    for d in districts:
+        sel = np.flatnonzero(named == d["id"])
+        if len(sel):
             shapely.prepare(d["geom"])
-            inside = shapely.contains_xy(d["geom"], xs, ys) & (where < 0)
-            where[inside] = d["id"]
-        outside = np.flatnonzero(where < 0)
-        far = np.zeros(len(to_locate), float)
-        if len(outside):
-            city = shapely.union_all([d["geom"] for d in districts])
-            far[outside] = shapely.distance(city, pts[outside])
-        for j, i in enumerate(to_locate):
-            here = int(where[j])
-            if here < 0 and located and far[j] > OUTSIDE_CITY_M:
+            covered[sel] = shapely.covers(d["geom"], geoms[todo[sel]])
+    rest = todo[~covered]
+    if not len(rest):
+        return out
+    tree = shapely.STRtree(geoms_all)
+    rec, dist = tree.query(geoms[rest], predicate="intersects")
+    areas = shapely.area(shapely.intersection(geoms[rest[rec]], np.asarray(geoms_all)[dist]))
+    best: dict[int, tuple[float, int]] = {}
+    for r, dj, ar in zip(rec, dist, areas, strict=True):
+        if ar > best.get(int(r), (0.0, -1))[0]:
+            best[int(r)] = (float(ar), int(ids[dj]))
+    total = shapely.area(geoms[rest])
+    outside = [j for j in range(len(rest)) if j not in best]
+    far = np.zeros(len(rest))
+    if outside:
+        city = shapely.union_all(geoms_all)
+        far[outside] = shapely.distance(city, geoms[rest[outside]])
+    for j, i in enumerate(rest):
+        did = out[i]
+        if j not in best:
+            if far[j] > OUTSIDE_CITY_M:
                 found.reject(i, f"lies {far[j] / 1000:,.1f} km {FAR_OUTSIDE}'s districts "
                                 "(wrong CRS or coordinates?)")
-            elif i in claimed:
-                did, how = claimed[i]
-                if here < 0:
-                    found.warn(i, f"lies {far[j]:.0f} m outside every district; kept in "
-                                  f"district {label.get(did, did)} named by {how}")
-                elif here != did:
-                    found.warn(i, f"{how} names district {label.get(did, did)} but it lies in "
-                                  f"{label.get(here, here)}")
-            elif here >= 0:
-                out[i] = here
-            elif located:
-                code = str(keys[i]).split(":")[1] if keys and keys[i] and ":" in keys[i] else "?"
-                found.reject(i, f"no district: the number's district code {code} is unknown "
-                                "and the geometry lies outside every district")
-    elif need_loc and located:
-        for i in need_loc:
-            found.reject(i, "no district: the database has no districts")
+            else:
+                found.warn(i, f"lies {far[j]:.0f} m outside every district; kept in district "
+                              f"{label[did]} named by its number")
+            continue
+        ar, here = best[j]
+        if here != did:
+            pct = 100 * ar / total[j] if total[j] > 0 else 100
+            found.reject(i, f"lies mostly in district {label[here]} ({pct:.0f}% of its area), "
+                            f"but its number names {label[did]}; the district holding the "
+                            "larger part must be the one the number names")
     return out
+
+
+_DISTRICT_CODE = re.compile(r"(?:(\d{1,2})\s*[:./-]\s*)?(\d{1,2})")
+
+
+def check_district_codes(typed: dict[str, list[Any]], found: Findings) -> None:
+    """A districts layer's codes as the database takes them: ``BB`` (two digits), with the
+    region in ``region_code``; ``AA:BB`` is split, AA must be this registry's region; names
+    are unique in the file."""
+    codes = typed.get("code") or []
+    regions = typed.get("region_code") or [None] * len(codes)
+    for i, c in enumerate(codes):
+        if c is None:
+            continue
+        m = _DISTRICT_CODE.fullmatch(str(c).strip())
+        if m is None:
+            found.reject(i, f"district code {c!r} is not BB (09) or AA:BB ({REGION_CODE}:09)")
+            continue
+        aa, bb = m.group(1), m.group(2).zfill(2)
+        r = regions[i]
+        if r is not None:
+            rs = str(r).strip()
+            if not rs.isdigit() or len(rs) > 2:
+                found.reject(i, f"region code {r!r} is not two digits ({REGION_CODE})")
+                continue
+            r = rs.zfill(2)
+        for what, reg in (("code", aa and aa.zfill(2)), ("region code", r)):
+            if reg is not None and reg != REGION_CODE:
+                found.reject(i, f"district {c!r}: {what} names region {reg}; this registry "
+                                f"holds region {REGION_CODE} (Tashkent city)")
+                break
+        else:
+            codes[i] = bb
+            regions[i] = REGION_CODE
+    if "region_code" in typed:
+        typed["region_code"] = regions
+    positions: dict[str, list[int]] = defaultdict(list)
+    for i, nm in enumerate(typed.get("name") or []):
+        if nm is not None and i not in found.errors:
+            positions[str(nm).strip().lower()].append(i)
+    for where in positions.values():
+        if len(where) > 1:
+            rows = ", ".join(str(j + 1) for j in where)
+            for i in where:
+                found.reject(i, f"district name appears {len(where)} times in the file (rows "
+                                f"{rows})")
+
+
+def check_building_numbers(typed: dict[str, list[Any]], keys: list[Any] | None,
+                           found: Findings) -> set[int]:
+    """A building's number extends its parcel's: the parcel field, when given, must be the
+    number without its last part; when not given, that is the parcel. Returns the records
+    whose parcel came from the number."""
+    derived: set[int] = set()
+    if keys is None:
+        return derived
+    parcels = typed.get("parcel") or [None] * len(keys)
+    for i, key in enumerate(keys):
+        if key is None or i in found.errors:
+            continue
+        own = str(key).rsplit(":", 1)[0]
+        p = parcels[i]
+        if p is None:
+            parcels[i] = own
+            derived.add(i)
+        elif re.sub(r"\s+", "", str(p)) != own:
+            found.reject(i, f"building number {key} does not extend its parcel's number {p} "
+                            f"(a building on {p} is numbered {p}:NNNN)")
+    typed["parcel"] = parcels
+    return derived

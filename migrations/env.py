@@ -1,15 +1,20 @@
-"""Alembic environment: URL from our settings, GeoAlchemy2 helpers for spatial columns."""
+"""Alembic environment: URL from our settings, GeoAlchemy2 helpers for spatial columns.
+
+The schema is written as SQL in the revisions (triggers, functions, CHECKs and reference
+data are most of it); there is no ORM metadata to autogenerate from. The facts Python needs
+(SRID, statuses, value lists) live in ``cadastre_gis/schema.py`` and ``tests/test_schema.py``
+checks them against the migrated database.
+"""
 
 from alembic import context
 from geoalchemy2 import alembic_helpers
 from sqlalchemy import create_engine, pool
 
 from cadastre_gis.db import normalize_url
-from cadastre_gis.models import Base
 from cadastre_gis.settings import Settings
 
 config = context.config
-target_metadata = Base.metadata
+target_metadata = None
 
 
 def _url() -> str:

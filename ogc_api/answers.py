@@ -8,6 +8,7 @@ GeoJSON encoding.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -31,8 +32,12 @@ class Answer:
     etag: str | None = None
 
 
-def items(url: str, base: str, api: Any, locale: Any, coll: Collection,
-          q: ItemsQuery) -> Answer:
+Render = Callable[[str, dict[str, Any]], str]
+"""Renders an HTML template with data (pygeoapi's API object and locale are looked up only
+when a page is asked for)."""
+
+
+def items(url: str, base: str, render: Render, coll: Collection, q: ItemsQuery) -> Answer:
     """An items page in the requested format."""
     if q.hits:
         page = reads.Page("[]", 0, reads.count_items(url, coll, q), None, None)
@@ -44,11 +49,11 @@ def items(url: str, base: str, api: Any, locale: Any, coll: Collection,
     if q.format == "csv":
         text = reads.to_csv(json.loads(page.features))
     elif q.format == "html":
-        text = pages.items_page(api, base, coll.id, coll.title, json.loads(text), locale)
+        text = pages.items_page(render, base, coll.id, coll.title, json.loads(text))
     return Answer(text, {"Content-Type": MEDIA[q.format], "Content-Crs": f"<{q.crs.uri}>"})
 
 
-def item(url: str, base: str, api: Any, locale: Any, coll: Collection, ident: str,
+def item(url: str, base: str, render: Render, coll: Collection, ident: str,
          fmt: str, crs: OutputCrs, when: tuple | None) -> Answer:
     """One item; its ETag is the version tag of the GeoJSON representation."""
     text, etag = reads.read_item(url, coll, ident, crs, when)
@@ -57,9 +62,24 @@ def item(url: str, base: str, api: Any, locale: Any, coll: Collection, ident: st
         doc = json.loads(text)
         doc["links"] = reads.item_links(base, coll.id, ident, "html")
         headers["Content-Type"] = MEDIA["html"]
-        return Answer(pages.item_page(api, base, coll.id, coll.title, doc, locale), headers)
+        return Answer(pages.item_page(render, base, coll.id, coll.title, doc), headers)
     # the links are appended to PostGIS's text: '{...}' -> '{...,"links":[...]}'
     links = json.dumps(reads.item_links(base, coll.id, ident, "json"), ensure_ascii=False,
                        separators=(",", ":"))
     headers["Content-Type"] = MEDIA["json"]
     return Answer(text[:-1] + ',"links":' + links + "}", headers, etag)
+
+
+def conformance(render: Render, fmt: str | None, accept: str | None) -> Answer:
+    """The conformance document (JSON, or HTML with pygeoapi's template)."""
+    from .config import conformance as classes
+    from .params import check_text, negotiate
+
+    if fmt is not None:
+        check_text("f", fmt)
+    f = negotiate(fmt if fmt != "csv" else "json", accept)
+    doc = {"conformsTo": classes()}
+    if f == "html":
+        return Answer(render("conformance.html", doc),
+                      {"Content-Type": MEDIA["html"]})
+    return Answer(json.dumps(doc), {"Content-Type": "application/json"})

@@ -10,9 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from cadastre_gis.cadastral import BUILDING_NUMBER, PARCEL_NUMBER
-
-STORAGE_SRID = 32642
-
+from cadastre_gis.schema import SRID as STORAGE_SRID  # noqa: F401 - used by sql, items, cql
 
 
 @dataclass(frozen=True)
@@ -183,6 +181,22 @@ COLLECTIONS: dict[str, Collection] = {c.id: c for c in [
         min_zoom=6, max_zoom=20, tile_cap=20000, cache_seconds=10,
     ),
     Collection(
+        id="streets",
+        title="Streets",
+        description="Named street centre lines (basemap layer of the portal).",
+        table="street", where="true",
+        fields=(
+            Field("id", "integer"),
+            Field("name"),
+            Field("name_ru"),
+            Field("kind"),
+            Field("district_id", "integer"),
+        ),
+        geometry_type="MultiLineString", keywords=("streets", "basemap"),
+        tile_fields=("id", "name", "name_ru", "kind"), min_zoom=10, max_zoom=20,
+        tile_cap=5000, cheap_count=True, cache_seconds=3600,
+    ),
+    Collection(
         id="cameras",
         title="Street cameras",
         description="Locations and status of the city's street cameras (no streams).",
@@ -195,4 +209,4 @@ COLLECTIONS: dict[str, Collection] = {c.id: c for c in [
     ),
 ]}
 
-TILED = ("parcels", "buildings", "districts", "incidents")
+TILED = ("parcels", "buildings", "districts", "incidents", "streets")

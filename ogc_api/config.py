@@ -34,6 +34,36 @@ PROCESS_POLICY: dict[str, str] = {
 
 CITY_BBOX = [69.1, 41.15, 69.5, 41.45]
 
+FEATURES_CONFORMANCE = [
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/html",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+    "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables-query-parameters",
+    "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/create-replace-delete",
+    "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/update",
+    "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/features",
+    "http://www.opengis.net/spec/ogcapi-common-3/1.0/conf/schemas",
+]
+"""What our items routes implement (``tests/ogc_api/test_conformance.py`` exercises each)."""
+
+NOT_OFFERED = {"http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/callback"}
+"""Classes pygeoapi lists for its modules that we do not offer (synchronous execution only)."""
+
+
+def conformance() -> list[str]:
+    """The conformance classes declared at /conformance: exactly what works."""
+    from pygeoapi.api import CONFORMANCE_CLASSES as common
+    from pygeoapi.api.processes import CONFORMANCE_CLASSES as processes
+    from pygeoapi.api.tiles import CONFORMANCE_CLASSES as tiles
+
+    from .cql import CONFORMANCE as filters
+
+    classes = [*common, *FEATURES_CONFORMANCE, *filters, *tiles, *processes]
+    return sorted(set(classes) - NOT_OFFERED)
+
 
 def public_root(settings: Settings, base_url: str | None = None) -> str:
     """The site root the OGC documents link to: ``base_url`` (the request's), else settings."""

@@ -102,6 +102,8 @@ def _normalize_json(node: Any, depth: int = 0) -> Any:
 
 def parse(text: str, lang: str | None = None) -> Any:
     """Parse a CQL2 filter (text, or JSON when ``lang`` is cql2-json) into pygeofilter's AST."""
+    if lang == "cql-text":  # the draft's name, still sent by GDAL < 3.7
+        lang = TEXT
     if lang not in (None, TEXT, JSON):
         raise InvalidInput("filter-lang must be cql2-text or cql2-json")
     if len(text) > MAX_FILTER:
@@ -357,31 +359,33 @@ def shown(name: str) -> str:
     return _shown(name)
 
 
-def check_geometry(geom: dict[str, Any], crs: Any) -> None:
-    """Refuse a geometry literal that is not finite, out of range, invalid or degenerate."""
+def check_geometry(geom: dict[str, Any], crs: Any, where: str = " in the filter") -> None:
+    """Refuse a geometry that is not finite, out of range, invalid or degenerate (400)."""
     import shapely
     from shapely.geometry import shape
+
+    from cadastre_gis.errors import InvalidGeometry
 
     try:
         g = shape(geom)
     except Exception:  # noqa: BLE001 - shapely raises several kinds for broken input
-        raise InvalidInput("the geometry in the filter is malformed") from None
+        raise InvalidGeometry(f"the geometry{where} is malformed") from None
     if g.is_empty:
-        raise InvalidInput("the geometry in the filter is empty")
+        raise InvalidGeometry(f"the geometry{where} is empty")
     coords = shapely.get_coordinates(g)
     if not all(math.isfinite(float(c)) for c in coords.ravel()):
-        raise InvalidInput("coordinates in the filter must be finite numbers")
+        raise InvalidGeometry(f"coordinates{where} must be finite numbers")
     from .params import crs_limits
 
     lim = crs_limits(crs)
     for x, y in coords:
         if not (lim[0] <= x <= lim[2] and lim[1] <= y <= lim[3]):
-            raise InvalidInput(f"coordinates in the filter are out of range for {crs.uri}")
+            raise InvalidGeometry(f"coordinates{where} are out of range for {crs.uri}")
     if g.geom_type in ("Polygon", "MultiPolygon") and g.area <= 0:
-        raise InvalidInput("the polygon in the filter is degenerate (no area)")
+        raise InvalidGeometry(f"the polygon{where} is degenerate (no area)")
     if not g.is_valid:
-        raise InvalidInput("the geometry in the filter is invalid: "
-                           + shapely.is_valid_reason(g)[:80])
+        raise InvalidGeometry(f"the geometry{where} is invalid: "
+                              + shapely.is_valid_reason(g)[:80])
 
 
 def compile_filter(coll: Collection, node: Any, crs: Any) -> tuple[str, dict[str, Any]]:

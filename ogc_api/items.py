@@ -24,7 +24,7 @@ from cadastre_gis.errors import CadastreError, InvalidInput, NotFound
 
 from . import cql
 from .collections import COLLECTIONS, STORAGE_SRID, Collection
-from .params import ItemsQuery, crs_limits
+from .params import ItemsQuery
 from .sql import OutputCrs, geometry_json, properties_json, read_connect
 
 LOGGER = logging.getLogger(__name__)
@@ -97,18 +97,32 @@ def source(c: Collection, when: tuple | None, params: dict[str, Any]) -> tuple[s
     return f"{c.table} t", " AND ".join(conds) or "true"
 
 
-def bbox_condition(bbox: list[float], crs: OutputCrs, params: dict[str, Any]) -> str:
+STORAGE_AREA = (66.0, 0.0, 72.0, 84.0)
+"""Area of use of EPSG:32642 (lon/lat): UTM zone 42N."""
+
+
+def bbox_condition(bbox: list[float], crs: OutputCrs,
+                   params: dict[str, Any]) -> tuple[str, list[str]]:
     """Bbox condition: the envelope in its own CRS, reprojected by PostGIS as a polygon.
 
     A geographic box whose first longitude is east of its second crosses the antimeridian
-    and is the union of two envelopes.
+    and is the union of two envelopes. Returns the condition and the envelopes' SQL.
     """
+    # PostGIS keeps x = easting/longitude whatever the CRS's axis order
     v = [bbox[1], bbox[0], bbox[3], bbox[2]] if crs.flip else list(bbox)
     boxes = [v]
-    if crs.digits == 7 and v[0] > v[2]:
-        lo, hi = crs_limits(crs)[1 if crs.flip else 0], crs_limits(crs)[3 if crs.flip else 2]
-        boxes = [[v[0], v[1], hi, v[3]], [lo, v[1], v[2], v[3]]]
-    parts = []
+    if crs.digits == 7:
+        if v[0] > v[2]:
+            boxes = [[v[0], v[1], 180.0, v[3]], [-180.0, v[1], v[2], v[3]]]
+        # a continent-wide box projected to UTM folds over itself: clip it to where the
+        # storage CRS is defined (no stored geometry lies outside) before PostGIS projects it
+        a = STORAGE_AREA
+        boxes = [[max(b[0], a[0]), max(b[1], a[1]), min(b[2], a[2]), min(b[3], a[3])]
+                 for b in boxes]
+        boxes = [b for b in boxes if b[0] <= b[2] and b[1] <= b[3]]
+        if not boxes:
+            return "false", []
+    parts, envs = [], []
     for i, b in enumerate(boxes):
         keys = [f"b{i}{k}" for k in ("x1", "y1", "x2", "y2")]
         params.update(zip(keys, b, strict=True))
@@ -116,16 +130,28 @@ def bbox_condition(bbox: list[float], crs: OutputCrs, params: dict[str, Any]) ->
             *(f"%({k})s" for k in keys), int(crs.srid))
         if crs.srid != STORAGE_SRID:
             env = f"ST_Transform({env}, {STORAGE_SRID})"
+        envs.append(env)
         parts.append(f"ST_Intersects(t.geom, {env})")
-    return parts[0] if len(parts) == 1 else "(" + " OR ".join(parts) + ")"
+    return (parts[0] if len(parts) == 1 else "(" + " OR ".join(parts) + ")"), envs
 
 
-def conditions(c: Collection, q: ItemsQuery, params: dict[str, Any]) -> tuple[str, str]:
-    """(FROM clause, WHERE clause) of an items request."""
+def conditions(c: Collection, q: ItemsQuery, params: dict[str, Any],
+               split: bool = False) -> tuple[str, str, str]:
+    """(FROM clause, cheap WHERE, exact WHERE) of an items request.
+
+    With ``split`` and a bbox, the cheap part is the index test ``geom && box`` (plus the
+    time condition) and the exact part holds ``ST_Intersects`` and the filters, so a page can
+    sort the window's candidates by id and test exactly only as many as it returns
+    (see ``read_items``); otherwise everything is in the exact part.
+    """
     src, where = source(c, q.datetime, params)
-    conds = [where] if where != "true" else []
+    cheap = [where] if where != "true" else []
+    conds: list[str] = []
     if q.bbox is not None:
-        conds.append(bbox_condition(q.bbox, q.bbox_crs, params))
+        exact_box, boxes = bbox_condition(q.bbox, q.bbox_crs, params)
+        conds.append(exact_box)
+        if split and boxes:
+            cheap.append("(" + " OR ".join(f"t.geom && {b}" for b in boxes) + ")")
     for i, (name, value) in enumerate(q.equals):
         f = c.field(name)
         assert f is not None
@@ -136,7 +162,10 @@ def conditions(c: Collection, q: ItemsQuery, params: dict[str, Any]) -> tuple[st
         fsql, fparams = cql.compile_filter(c, q.filter, q.filter_crs)
         conds.append(fsql)
         params.update(fparams)
-    return src, " AND ".join(conds) or "true"
+    if not (split and q.bbox is not None):
+        conds = cheap + conds
+        cheap = []
+    return src, " AND ".join(cheap) or "true", " AND ".join(conds) or "true"
 
 
 # -- queries -------------------------------------------------------------------------------
@@ -157,7 +186,7 @@ def _row(url: str, sql: str, params: dict[str, Any]) -> Any:
 def count_items(url: str, c: Collection, q: ItemsQuery) -> int:
     """numberMatched of a request."""
     params: dict[str, Any] = {}
-    src, where = conditions(c, q, params)
+    src, _, where = conditions(c, q, params)
     row = _row(url, f"SELECT count(*) FROM {src} WHERE {where}", params)
     return int(row[0]) if row else 0
 
@@ -165,7 +194,7 @@ def count_items(url: str, c: Collection, q: ItemsQuery) -> int:
 def read_items(url: str, c: Collection, q: ItemsQuery) -> Page:
     """One page of features as JSON text, built by PostGIS."""
     params: dict[str, Any] = {}
-    src, where = conditions(c, q, params)
+    src, cheap, exact = conditions(c, q, params, split=True)
     keyset = not q.sortby
     order = "t.id"
     if q.sortby:
@@ -175,14 +204,20 @@ def read_items(url: str, c: Collection, q: ItemsQuery) -> Page:
             assert f is not None
             parts.append(f"{f.sql} {'DESC' if desc else 'ASC'} NULLS LAST")
         order = ", ".join(parts + ["t.id"])
-    page_where = where
     if q.cursor is not None and keyset:
         params["after"] = q.cursor
-        page_where = f"{where} AND t.id > %(after)s"
+        cheap = f"{cheap} AND t.id > %(after)s"
     offset = 0 if keyset else q.offset
     params.update(lim=q.limit, lim1=q.limit + 1, off=offset)
     geom = "NULL::json" if q.skip_geometry else geometry_json(q.crs)
     props = properties_json(c, q.select or None)
+    if cheap != "true" and q.bbox is not None:
+        # The window's index candidates in page order, tested exactly (ST_Intersects,
+        # filters) one by one until the page is full: a 3 km window over 900 parcels tests
+        # ~101 instead of 900 (OFFSET 0 keeps PostgreSQL from merging the two levels).
+        src = f"(SELECT t.* FROM {src} WHERE {cheap} ORDER BY {order} OFFSET 0) t"
+    elif cheap != "true":
+        exact = f"{cheap} AND {exact}"
     sql = f"""
 SELECT coalesce(json_agg(json_build_object(
            'type', 'Feature', 'id', p._id, 'geometry', p._geom, 'properties', p._props)
@@ -191,7 +226,7 @@ SELECT coalesce(json_agg(json_build_object(
   FROM (SELECT q.*, row_number() OVER () AS _rn
           FROM (SELECT t.id AS _id, {geom} AS _geom, {props} AS _props
                   FROM {src}
-                 WHERE {page_where}
+                 WHERE {exact}
                  ORDER BY {order}
                  LIMIT %(lim1)s OFFSET %(off)s) q) p"""
     row = _row(url, sql, params)

@@ -183,6 +183,8 @@ def parse_datetime(value: str) -> tuple[datetime | None, datetime | None, bool]:
         if "/" in b:
             raise InvalidInput("datetime interval must be start/end")
         start, end = _time(a), _time(b)
+        if start is None and end is None:
+            raise InvalidInput("datetime: an interval needs a start or an end")
         if start and end and start > end:
             raise InvalidInput("datetime interval ends before it starts")
         return start, end, False
@@ -296,7 +298,7 @@ def parse_items(coll: Collection, args: list[tuple[str, str]], *, default_limit:
         if lang not in (None, cql.JSON):
             raise InvalidInput("a filter in the body is CQL2 JSON")
         q.filter = cql.parse_json(body)
-    elif lang is not None and lang not in (cql.TEXT, cql.JSON):
+    elif lang is not None and lang not in (cql.TEXT, cql.JSON, "cql-text"):
         raise InvalidInput("filter-lang must be cql2-text or cql2-json")
     if "properties" in one:
         names = [n.strip() for n in one["properties"].split(",") if n.strip()]

@@ -22,7 +22,7 @@ from .collections import STORAGE_SRID, Collection
 
 OGC_CRS = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 EPSG = "http://www.opengis.net/def/crs/EPSG/0/"
-OUTPUT_SRIDS = (4326, 3857, 32642, 28412)
+OUTPUT_SRIDS = (4326, 3857, STORAGE_SRID, 28412)
 SUPPORTED_CRS = [OGC_CRS] + [f"{EPSG}{s}" for s in OUTPUT_SRIDS]
 
 
@@ -66,6 +66,11 @@ def geometry_json(crs: OutputCrs, column: str = "t.geom") -> str:
 
 def properties_json(coll: Collection, names: list[str] | None = None) -> str:
     """SQL ``json_build_object`` of the (selected) public properties."""
+    return _properties_json(coll, tuple(names) if names else None)
+
+
+@lru_cache(maxsize=256)
+def _properties_json(coll: Collection, names: tuple[str, ...] | None) -> str:
     fields = [f for f in coll.fields if not names or f.name in names]
     if not fields:
         return "'{}'::json"

@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 CHANNEL = "tile_change"
 # layers whose tiles depend only on the table rows (incidents carry ``overdue``, which moves
 # with the clock: they are rendered every time)
-CACHED = ("parcels", "buildings", "districts")
+CACHED = ("parcels", "buildings", "districts", "streets")
 WORLD = 20037508.342789244
 BUFFER_FRACTION = 64 / 4096
 RECENT = 4096  # invalidations remembered for the render/store race check

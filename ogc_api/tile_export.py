@@ -19,7 +19,7 @@ from .sql import engine
 from .tile_cache import CACHED
 from .tiles import TileRequest, cache_of, gzipped_tile, tile_properties
 
-PUBLIC_LAYERS = ("districts", "parcels", "buildings", "incidents")
+PUBLIC_LAYERS = ("districts", "streets", "parcels", "buildings", "incidents")
 TMS = morecantile.tms.get("WebMercatorQuad")
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from pygeoapi.models.provider.base import TileMatrixSetEnum
@@ -123,13 +124,20 @@ def parse(collection_id: str, tms: str, z: str, y: str, x: str,
     return TileRequest(coll, zi, xi, yi)
 
 
+@lru_cache(maxsize=16)
+def primary_url(settings: Settings) -> str:
+    """The primary's URL (resolved once: the embedded cluster's is read from files)."""
+    return settings.url()
+
+
+@lru_cache(maxsize=16)
 def cache_of(settings: Settings) -> TileCache | None:
     """The process's tile cache for these settings (None when turned off)."""
     if settings.tile_cache_mb <= 0:
         return None
     from .tile_cache import cache_for
 
-    return cache_for(settings.data_path, settings.url(), settings.tile_cache_mb * 2 ** 20)
+    return cache_for(settings.data_path, primary_url(settings), settings.tile_cache_mb * 2 ** 20)
 
 
 def render_engine(settings: Settings, cache: TileCache | None) -> Engine:
@@ -139,7 +147,7 @@ def render_engine(settings: Settings, cache: TileCache | None) -> Engine:
     ``cache.lsn`` (the primary's WAL position after the last invalidation), otherwise a tile
     re-rendered right after an edit could cache the old geometry.
     """
-    return engine(settings.url())
+    return engine(primary_url(settings))
 
 
 def gzipped_tile(settings: Settings, t: TileRequest) -> tuple[bytes, bool]:

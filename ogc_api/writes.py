@@ -38,7 +38,9 @@ from cadastre_gis.errors import (
     from_db_error,
 )
 from cadastre_gis.policy import may_edit_district
+from cadastre_gis.schema import SRID
 
+from .cql import check_geometry
 from .params import parse_crs_header
 from .sql import engine
 
@@ -192,9 +194,14 @@ class Writer:
                                  " AND status = 'active'"), {"n": s}).scalar() \
                 if self.registry and "\x00" not in s else None
             if row is None:
-                raise NotFound("item not found")
+                self._gone(c, s)
             return int(row)
         return int(s)
+
+    def _gone(self, c: Any, ref: int | str) -> None:
+        """Raise 409 naming the successors for a retired parcel/building, else 404."""
+        retired = registry.retired_message(c, self.table, ref) if self.registry else None
+        raise RetiredParcel(retired) if retired else NotFound("item not found")
 
     def _geometry(self, c: Any, geom: Any) -> str:
         """Input GeoJSON geometry → EWKB hex in EPSG:32642 of the collection's type."""
@@ -202,10 +209,11 @@ class Writer:
             raise InvalidGeometry("a GeoJSON geometry is required")
         crs = parse_crs_header(self.req.content_crs)
         srid, flip = crs.srid, crs.flip
+        check_geometry(geom, crs, "")
         expr = "ST_SetSRID(ST_GeomFromGeoJSON(:g), :s)"
         if flip:
             expr = f"ST_FlipCoordinates({expr})"
-        expr = f"ST_Transform({expr}, 32642)"
+        expr = f"ST_Transform({expr}, {SRID})"
         try:
             with c.begin_nested():
                 row = c.execute(text(f"SELECT GeometryType(g), encode(ST_AsEWKB("
@@ -316,8 +324,7 @@ class Writer:
                                  f' FROM "{self.table}" WHERE id = :i{active}'),
                             {"i": ident}).first()
         if current is None:
-            retired = registry.retired_message(c, self.table, ident) if self.registry else None
-            raise RetiredParcel(retired) if retired else NotFound("item not found")
+            self._gone(c, ident)
         if self.registry:
             self._check_district(c, [current[1], *self._numbers_districts(
                 c, values.get("cadastral_number"))])
@@ -351,7 +358,7 @@ class Writer:
             row = c.execute(text(f'SELECT district_id FROM "{self.table}" WHERE id = :i'
                                  " AND status = 'active'"), {"i": ident}).first()
             if row is None:
-                raise NotFound("item not found")
+                self._gone(c, ident)
             self._check_district(c, [row[0]])
             tx = self._note(c, ident, "DELETE", expected)
             n = c.execute(text(

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install the Debian/Ubuntu packages the platform needs, when they are missing.
-#   scripts/system-deps.sh run    PostgreSQL + matching PostGIS (serving)
+#   scripts/system-deps.sh run    PostgreSQL + matching PostGIS, fonts, ffmpeg (serving)
 #   scripts/system-deps.sh test   + gdal-bin, chromium, chromium-driver, poppler, QGIS (test clients),
 #                                  nginx + openssl (tests/web/test_nginx.py runs the sample proxy config)
 # Idempotent: prints one line and exits fast when everything is present.
@@ -28,6 +28,8 @@ if [ -z "$major" ]; then
 fi
 # Fonts for PDF extracts and receipts (Cyrillic and Uzbek Latin).
 have_pkg fonts-dejavu-core || pkgs+=(fonts-dejavu-core)
+# ffmpeg repackages camera streams to HLS for operators (-c copy) and makes the demo clip.
+have_pkg ffmpeg || pkgs+=(ffmpeg)
 need_postgis() {
   local m="$1"
   [ -n "$m" ] && ! have_pkg "postgresql-$m-postgis-3"

@@ -17,7 +17,7 @@ from cadastre_gis.settings import Settings
 BLUEPRINTS = [
     "web.auth", "web.health", "web.portal", "web.search", "web.my", "web.taxes",
     "web.staff", "web.notary", "web.extracts", "web.situation", "web.open311", "web.analytics",
-    "web.ogc", "web.l10n", "web.report",
+    "web.ogc", "web.l10n", "web.report", "web.moderation",
 ]
 
 log = logging.getLogger(__name__)

@@ -51,7 +51,7 @@ def tiles() -> None:
 @click.option("--district", default=None, help="only this district (code or name)")
 @click.option("--workers", type=int, default=4, show_default=True)
 def tiles_seed(zoom: str, district: str | None, workers: int) -> None:
-    """Render the not yet cached parcel, building and district tiles into the cache."""
+    """Render the not yet cached parcel, building, district and street tiles into the cache."""
     from tqdm import tqdm
 
     from ogc_api.tile_export import seed, zoom_range
@@ -69,7 +69,7 @@ def tiles_seed(zoom: str, district: str | None, workers: int) -> None:
 @click.option("--district", default=None, help="only this district (code or name)")
 @click.option("--workers", type=int, default=4, show_default=True)
 def tiles_export(path: str, zoom: str, district: str | None, workers: int) -> None:
-    """Write parcels, buildings, districts and public incidents as one PMTiles archive."""
+    """Write parcels, buildings, districts, streets and public incidents as one PMTiles file."""
     from pathlib import Path
 
     from tqdm import tqdm

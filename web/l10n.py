@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from babel.dates import format_date, format_datetime
+from babel.dates import get_timezone as babel_timezone
 from babel.numbers import format_decimal
 from flask import Flask
 from flask_babel import get_locale, get_timezone
@@ -19,6 +20,10 @@ TIMEZONE = "Asia/Tashkent"
 DATETIME = {"uz": "dd.MM.yyyy, HH:mm", "ru": "dd.MM.yyyy, HH:mm", "en": "d MMM yyyy, HH:mm"}
 DATE = {"uz": "dd.MM.yyyy", "ru": "dd.MM.yyyy", "en": "d MMM yyyy"}
 CURRENCY = {"uz": "soʻm", "ru": "сум", "en": "UZS"}
+
+
+def _tz() -> Any:
+    return get_timezone() or babel_timezone(TIMEZONE)
 
 
 def lang() -> str:
@@ -33,7 +38,7 @@ def when(v: datetime | str | None) -> str:
         return "—"
     if isinstance(v, str):
         v = datetime.fromisoformat(v)
-    return format_datetime(v, DATETIME[lang()], tzinfo=get_timezone() or TIMEZONE, locale=lang())
+    return format_datetime(v, DATETIME[lang()], tzinfo=_tz(), locale=lang())
 
 
 def day(v: date | datetime | str | None) -> str:
@@ -43,7 +48,7 @@ def day(v: date | datetime | str | None) -> str:
     if isinstance(v, str):
         v = date.fromisoformat(v[:10])
     if isinstance(v, datetime):
-        return format_datetime(v, DATE[lang()], tzinfo=get_timezone() or TIMEZONE, locale=lang())
+        return format_datetime(v, DATE[lang()], tzinfo=_tz(), locale=lang())
     return format_date(v, DATE[lang()], locale=lang())
 
 
@@ -66,3 +71,4 @@ def init_app(app: Flask) -> None:
     """Register the filters."""
     filters: dict[str, Any] = {"when": when, "day": day, "num": num, "money": money}
     app.jinja_env.filters.update(filters)
+    app.jinja_env.globals["format_money"] = money

@@ -6,7 +6,6 @@ config from our settings and route to pygeoapi's API functions ourselves.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from typing import Any
 
@@ -25,9 +24,16 @@ def init_app(app: Flask) -> None:
     """Give the app its pygeoapi API objects (one per public root) and the /ogc routes."""
     from ogc_api import patches
 
+    settings = app.extensions["cadastre_settings"]
     patches.install()
-    app.extensions["pygeoapi_apis"] = ApiCache(app.extensions["cadastre_settings"])
+    app.extensions["pygeoapi_apis"] = ApiCache(settings)
     app.register_blueprint(bp)
+    if settings.tile_cache_mb > 0:
+        from .tiles_wsgi import TileFastLane
+
+        # cached tiles are answered before the Flask request cycle (see web/tiles_wsgi.py)
+        app.wsgi_app = TileFastLane(  # type: ignore[method-assign]
+            app.wsgi_app, lambda: app.extensions["cadastre_settings"])
 
 
 class ApiCache:
@@ -67,10 +73,11 @@ class ApiCache:
         from pygeoapi.openapi import get_oas
 
         from ogc_api.config import build_config
-        from ogc_api.openapi import localize
+        from ogc_api.openapi import complete, localize
 
         config = build_config(self.settings, root)
-        api_ = API(config, localize(get_oas(config, fail_on_invalid_collection=False)))
+        oas = localize(get_oas(config, fail_on_invalid_collection=False))
+        api_ = API(config, complete(oas, self.settings.max_limit, self.settings.default_limit))
         # pygeoapi 0.24 renders the TileMatrixSets pages with the whole config as template
         # config; a top-level 'path' makes those pages use our offline templates too.
         api_.tpl_config["path"] = config["server"]["templates"]["path"]
@@ -121,10 +128,11 @@ def openapi() -> Response:
 
 @bp.route("/conformance")
 def conformance() -> Response:
-    """Conformance classes."""
-    import pygeoapi.api as core
+    """Conformance classes: ours (pygeoapi's list would declare what we do not offer)."""
+    from ogc_api import answers
 
-    return dispatch(core.conformance)
+    return _answer(answers.conformance(_render, request.args.get("f"),
+                                       request.headers.get("Accept")))
 
 
 @bp.route("/TileMatrixSets")
@@ -175,14 +183,14 @@ def items(collection_id: str) -> Response:
     coll = reads.collection(collection_id)
     if request.method == "OPTIONS":
         return _options(collection_id, item=False)
-    if request.method == "POST" and _is_feature_body():
+    body = _post_body() if request.method == "POST" else None
+    if body is not None and _is_feature(body):
         require(f"features.write.{collection_id}")
         w = _writer(collection_id, "POST")
         new_id = w.create()
         response = make_response("", 201)
         response.headers["Location"] = f"{ogc_url()}/collections/{collection_id}/items/{new_id}"
         return _etag(response, w.etag)
-    body = _cql2_body() if request.method == "POST" else None
     q = _items_query(coll, body)
     return _items_response(coll, q)
 
@@ -213,18 +221,29 @@ def _settings() -> Any:
     return current_app.extensions["cadastre_settings"]
 
 
-def _is_feature_body() -> bool:
-    ctype = (request.mimetype or "").lower()
-    return ctype in ("application/geo+json", "application/json") and not \
-        request.args.get("filter-lang") and ctype != "application/query-cql-json"
+def _db_url() -> str:
+    """The database URL of the OGC reads (resolved once per app: reading the embedded
+    cluster's port and secret files on every request cost ~0.5 ms)."""
+    url = current_app.extensions.get("ogc_db_url")
+    if url is None:
+        url = current_app.extensions["ogc_db_url"] = _settings().url()
+    return url
 
 
-def _cql2_body() -> Any:
-    """A CQL2 JSON filter sent as the body of a POST search (None without a body)."""
+def _post_body() -> Any:
+    """The JSON body of a POST on /items (None when empty): a Feature or a CQL2 JSON filter."""
     from ogc_api.writes import parse_body
 
-    raw = request.get_data(cache=False)
+    raw = request.get_data(cache=True)
     return parse_body(raw) if raw.strip() else None
+
+
+def _is_feature(body: Any) -> bool:
+    """A Part 4 create (GeoJSON Feature) rather than a CQL2 JSON search."""
+    ctype = (request.mimetype or "").lower()
+    if ctype == "application/geo+json":
+        return True
+    return ctype != "application/query-cql-json" and body.get("type") == "Feature"
 
 
 def _items_query(coll: Any, body: Any) -> Any:
@@ -240,7 +259,7 @@ def _items_query(coll: Any, body: Any) -> Any:
 def _items_response(coll: Any, q: Any) -> Response:
     from ogc_api import answers
 
-    return _answer(answers.items(_settings().url(), ogc_url(), api(), _locale(), coll, q))
+    return _answer(answers.items(_db_url(), ogc_url(), _render, coll, q))
 
 
 def _item_response(coll: Any, item_id: str) -> Response:
@@ -249,7 +268,7 @@ def _item_response(coll: Any, item_id: str) -> Response:
 
     a = parse_item_args(coll, item_id, request.query_string,
                         list(request.args.items(multi=True)), request.headers.get("Accept"))
-    return _answer(answers.item(_settings().url(), ogc_url(), api(), _locale(), coll, item_id,
+    return _answer(answers.item(_db_url(), ogc_url(), _render, coll, item_id,
                                 *a))
 
 
@@ -265,6 +284,13 @@ def _answer(answer: Any) -> Response:
             response.status_code = 304
             response.set_data(b"")
     return response
+
+
+def _render(template: str, data: dict[str, Any]) -> str:
+    """An HTML page of ours with pygeoapi's template set-up, for this request's address."""
+    from ogc_api import pages
+
+    return pages.render(api(), template, data, _locale())
 
 
 def _locale() -> Any:
@@ -340,40 +366,21 @@ def tile(collection_id: str, tms: str, z: str, y: str, x: str) -> Response:
 
     from ogc_api import tiles
 
+    from .tiles_wsgi import accepts_gzip, tile_headers
+
     t = tiles.parse(collection_id, tms, z, y, x, request.args.get("f"))
     gz, hit = tiles.gzipped_tile(current_app.extensions["cadastre_settings"], t)
-    tag = hashlib.blake2b(gz, digest_size=12).hexdigest()
-    if request.accept_encodings["gzip"] > 0:
-        response = Response(gz, mimetype=tiles.MVT_MEDIA_TYPE)
-        response.headers["Content-Encoding"] = "gzip"
-        etag = f'"{tag}-gz"'
-    else:
-        response = Response(gzip.decompress(gz), mimetype=tiles.MVT_MEDIA_TYPE)
-        etag = f'"{tag}"'
-    response.headers["Vary"] = "Accept-Encoding"
-    response.headers["X-Tile-Cache"] = "hit" if hit else "miss"
-    response.headers["ETag"] = etag
-    response.headers["Cache-Control"] = f"public, max-age={t.coll.cache_seconds}"
-    if etag in [v.strip() for v in request.headers.get("If-None-Match", "").split(",")]:
+    gzip_ok = accepts_gzip(request.headers.get("Accept-Encoding"))
+    response = Response(gz if gzip_ok else gzip.decompress(gz))
+    for k, v in tile_headers(t.coll.cache_seconds, gz, gzip_ok, hit):
+        response.headers[k] = v
+    from .compression import identity_etags
+
+    sent = identity_etags(request.headers.get("If-None-Match")) or ""
+    if response.headers["ETag"] in [v.strip() for v in sent.split(",")]:
         response.status_code = 304
         response.set_data(b"")
         response.headers.pop("Content-Encoding", None)
-    return response
-
-
-def _with_etag(response: Response, cache_seconds: int) -> Response:
-    """Tiles: add ETag (a content hash), Cache-Control, 304."""
-    import hashlib
-
-    if response.status_code != 200:
-        return response
-    etag = '"' + hashlib.blake2b(response.get_data(), digest_size=12).hexdigest() + '"'
-    response.headers["ETag"] = etag
-    response.headers["Cache-Control"] = (f"public, max-age={cache_seconds}" if cache_seconds
-                                         else "no-cache")
-    if etag in [t.strip() for t in (identity_etags(request.headers.get("If-None-Match")) or "").split(",")]:
-        response.status_code = 304
-        response.set_data(b"")
     return response
 
 

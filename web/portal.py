@@ -64,9 +64,12 @@ def index():  # type: ignore[no-untyped-def]
     """The map with search, and what the platform holds per district."""
     figures = district_figures()
     totals = {k: sum(f[k] for f in figures) for k in ("parcels", "buildings", "open_incidents")}
+    from .search import _lang
+
     return render_template("portal/index.html", figures=figures, totals=totals,
                            bounds=city_bounds(), centre=CITY_CENTRE, zoom=CITY_ZOOM,
-                           parcel=request.args.get("parcel", ""))
+                           parcel=request.args.get("parcel", ""),
+                           uses=overview.permitted_uses(read_conn(), _lang()))
 
 
 @bp.route("/api/districts/labels")

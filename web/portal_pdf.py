@@ -207,8 +207,8 @@ def passport_pdf(item: dict[str, Any], geom: dict[str, Any] | None, account: dic
     return p.finish()
 
 
-def receipt_pdf(pay: dict[str, Any], payer: str) -> bytes:
-    """Receipt of one successful tax payment."""
+def receipt_pdf(pay: dict[str, Any], payer: str, payee: Any = None, qr: str | None = None) -> bytes:
+    """Receipt of one successful tax payment, with its payee and a QR code (``qr`` text)."""
     p = _Page(_("Receipt %(n)s", n=pay["receipt_number"]))
     p.line(_("Payment receipt"), 16, bold=True, gap=1.6)
     p.line(pay["receipt_number"], 14, bold=True, gap=1.8)
@@ -216,6 +216,11 @@ def receipt_pdf(pay: dict[str, Any], payer: str) -> bytes:
     p.pair(_("Tax"), f"{kind} {pay['year']}")
     p.pair(_("Object"), pay["cadastral_number"])
     p.pair(_("Payer"), payer)
+    if payee is not None:
+        p.pair(_("Payee"), payee.name)
+        p.pair(_("Payee INN"), payee.inn)
+        p.pair(_("Bank, MFO"), f"{payee.bank}, {payee.mfo}")
+        p.pair(_("Account"), payee.account)
     p.pair(_("Amount paid"), money(pay["amount"]))
     p.pair(_("Assessed"), money(pay["assessed"]))
     p.pair(_("Paid at"), pay["completed_at"].strftime("%Y-%m-%d %H:%M UTC")
@@ -224,6 +229,8 @@ def receipt_pdf(pay: dict[str, Any], payer: str) -> bytes:
     p.pair(_("Card"), f"**** {pay['card_last4']}" if pay.get("card_last4") else "—")
     p.pair(_("Status"), pay["status"])
     p.space(10)
+    if qr:
+        p.qr(qr, p.w - 48 * mm, p.h - 50 * mm)
     if pay["provider"] == "sandbox":
         p.line(_("Sandbox payments move no money."), 8)
     return p.finish()

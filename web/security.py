@@ -78,6 +78,7 @@ def init_app(app: Flask) -> None:
         g.auth_via = None
         g.session_key = None
         header = request.headers.get("Authorization", "")
+        has_cookie = app.config["SESSION_COOKIE_NAME"] in request.cookies
         from .db import conn
 
         if header.lower().startswith("bearer "):
@@ -105,6 +106,8 @@ def init_app(app: Flask) -> None:
             finally:
                 conn().commit()
             g.auth_via = "basic"
+        elif not has_cookie:
+            pass  # anonymous, and the session untouched: no "Vary: Cookie" on public answers
         elif "sid" in session:
             rec = sessions.lookup(conn(), s, str(session["sid"]))
             acc = accounts.account_by_id(conn(), rec["account_id"]) if rec else None
@@ -150,7 +153,7 @@ def security_headers(resp: Response) -> Response:
     if request.is_secure:
         h.setdefault("Strict-Transport-Security", HSTS)
     h.pop("Server", None)
-    if g.get("auth_via") == "session" or "sid" in session:
+    if g.get("auth_via") == "session":  # (g, not the session: no Vary: Cookie for everyone)
         # Pages of a signed-in person are not for shared caches or the back button after
         # sign-out.
         h.setdefault("Cache-Control", "no-store")

@@ -65,6 +65,9 @@ def options(settings: Settings, host: str, port: int, workers: int) -> dict[str,
         "timeout": 120,
         "graceful_timeout": 5,
         "keepalive": 5,
+        # one shared $HOME/.gunicorn/gunicorn.ctl would be fought over by several servers
+        # on one machine (tests, benchmarks, data dirs side by side); nothing here uses it
+        "control_socket_disable": True,
         "accesslog": "-" if settings.log_level == "DEBUG" else None,
         "loglevel": settings.log_level.lower(),
     }

@@ -19,7 +19,6 @@ from flask import (
     send_file,
     url_for,
 )
-from sqlalchemy import text
 
 from cadastre_gis import cameras, incidents, video
 from cadastre_gis.errors import InvalidInput, NotFound
@@ -33,15 +32,10 @@ bp = Blueprint("situation", __name__, url_prefix="/situation")
 ACTIONS = ("triage", "dispatch", "resolve", "merge", "status")
 
 
-def _filters(public_only: bool = False) -> tuple[str, dict[str, Any]]:
+def _filter() -> incidents.IncidentFilter:
     a = request.args
-    district = a.get("district") or None
-    if district is not None and not district.isdigit():
-        raise InvalidInput("district must be a district id")
-    return incidents.filters_sql(category=a.get("category") or None,
-                                 status=a.get("status") or None,
-                                 district=int(district) if district else None,
-                                 window=a.get("window") or None, public_only=public_only)
+    return incidents.IncidentFilter.parse(category=a.get("category"), status=a.get("status"),
+                                          district=a.get("district"), window=a.get("window"))
 
 
 # Strings the dashboard's JavaScript shows, translated on the server (web/translations)
@@ -59,6 +53,10 @@ JS_MESSAGES = (
     "New", "Triaged", "Dispatched", "In progress", "Resolved", "Closed", "Duplicate",
     "Rejected", "Created", "Status changed", "Assigned", "Moved", "Category changed",
     "Priority changed", "Merged", "Merged in", "Details", "Incidents", "Show list",
+    # building uses and incident sources shown in the panel
+    "residential", "apartment", "commercial", "office", "industrial", "public", "garage",
+    "religious", "other", "Open311", "Dashboard", "QGIS", "Database (SQL)", "Phone call",
+    "Demo data", "Import", "Citizen portal",
 )
 STATUS_LABELS = {"new": "New", "triaged": "Triaged", "dispatched": "Dispatched",
                  "in_progress": "In progress", "resolved": "Resolved", "closed": "Closed",
@@ -102,20 +100,14 @@ def dashboard():  # type: ignore[no-untyped-def]
 def incidents_geojson():  # type: ignore[no-untyped-def]
     """Incidents for the map, filtered by category, status, district and time window."""
     require("situation.view")
-    where, params = _filters()
-    return jsonify(incidents.geojson(conn(), where, params))
+    return jsonify(incidents.geojson(conn(), _filter()))
 
 
 @bp.route("/api/districts.geojson")
 def districts_geojson():  # type: ignore[no-untyped-def]
     """District outlines (simplified to 20 m) as map context."""
     require("situation.view")
-    rows = conn().execute(text(
-        "SELECT id, code, name, ST_AsGeoJSON(ST_Transform(ST_SimplifyPreserveTopology(geom, 20),"
-        " 4326), 6)::json AS g FROM district ORDER BY id"))
-    return jsonify({"type": "FeatureCollection", "features": [
-        {"type": "Feature", "id": r.id, "geometry": r.g,
-         "properties": {"id": r.id, "code": r.code, "name": r.name}} for r in rows]})
+    return jsonify(incidents.district_outlines(conn()))
 
 
 @bp.route("/api/cameras.geojson")
@@ -130,15 +122,8 @@ def camera_heartbeat(code: str):  # type: ignore[no-untyped-def]
     """A camera (or its video system, with a token) reports it is alive."""
     require("camera.heartbeat")
     with write() as c:
-        row = c.execute(text(
-            "UPDATE camera SET last_heartbeat = now(),"
-            " status = CASE WHEN status = 'offline' THEN 'online' ELSE status END"
-            " WHERE code = :c RETURNING id, status,"
-            " camera_health(status, now(), :m) AS health"),
-            {"c": code, "m": settings().camera_offline_minutes}).mappings().first()
-    if row is None:
-        raise NotFound(f"camera {code} does not exist")
-    return jsonify(dict(row))
+        body = cameras.heartbeat(c, code, settings().camera_offline_minutes)
+    return jsonify(body)
 
 
 @bp.route("/api/incidents/<int:incident_id>")
@@ -234,10 +219,13 @@ SNAPSHOT_NAME = r"[0-9a-f]{32}\.jpg"
 
 def relay() -> video.HlsRelay:
     """The app's HLS relay (one per process; the state is shared on disk by all workers)."""
-    app = current_app
+    return _relay_of(current_app)
+
+
+def _relay_of(app: Flask) -> video.HlsRelay:
     r = app.extensions.get("hls_relay")
     if r is None:
-        s = settings()
+        s = app.extensions["cadastre_settings"]
         r = video.HlsRelay(s.data_path / "tmp" / "hls", s.data_path,
                            idle_seconds=s.camera_idle_seconds)
         app.extensions["hls_relay"] = r
@@ -329,6 +317,12 @@ def init_app(app: Flask) -> None:
     import atexit
 
     app.register_blueprint(bp)
+    # relays left behind by a process that died (ffmpeg runs in its own session) stop here
+    # once their viewers are silent, even before anyone watches again
+    try:
+        _relay_of(app).reap()
+    except OSError:
+        pass
 
     def _stop() -> None:
         r = app.extensions.get("hls_relay")

@@ -47,7 +47,7 @@ def features_for(engine: Engine, ids: list[int]) -> dict[int, dict[str, Any]]:
     if not ids:
         return {}
     with engine.connect() as c:
-        fc = incidents.geojson(c, "i.id = ANY(:ids)", {"ids": ids}, limit=len(ids))
+        fc = incidents.geojson(c, ids=ids, limit=len(ids))
     return {f["id"]: f for f in fc["features"]}
 
 
@@ -66,25 +66,28 @@ class Who:
 
     account_id: int
     session_id: str | None = None
-    """Server-side session id when the caller signed in with a cookie session."""
+    """Key of the server-side cookie session (None for bearer/Basic callers)."""
 
 
-def valid_keys(engine: Engine, keys: Iterable[Who]) -> set[Who]:
-    """The streams' owners that may still watch: active account with a watching role.
+def valid_keys(engine: Engine, keys: Iterable[Who], settings: Any = None) -> set[Who]:
+    """The streams' owners that may still watch, in two queries for every stream of the process.
 
-    One query for every open stream of the process. Hook for server-side sessions: a session
-    that was signed out or revoked must drop its key here too.
+    The account must be active with a watching role, and a cookie session still open (not
+    signed out, revoked or timed out: :func:`cadastre_gis.sessions.sessions_valid`).
     """
-    from cadastre_gis import policy
+    from cadastre_gis import policy, sessions
 
     keys = list(keys)
     if not keys:
         return set()
-    with engine.connect() as c:
+    with engine.begin() as c:  # the primary: session records live there
         rows = c.execute(text("SELECT id, role FROM account WHERE id = ANY(:ids) AND active"),
                          {"ids": sorted({k.account_id for k in keys})}).all()
-    ok = {r.id for r in rows if policy.allowed(r.role, "situation.view")}
-    return {k for k in keys if k.account_id in ok}
+        ok = {r.id for r in rows if policy.allowed(r.role, "situation.view")}
+        sids = sorted({k.session_id for k in keys if k.session_id and k.account_id in ok})
+        open_ = sessions.sessions_valid(c, settings, sids) if sids and settings else set()
+    return {k for k in keys if k.account_id in ok
+            and (k.session_id is None or settings is None or k.session_id in open_)}
 
 
 @dataclass(eq=False)
@@ -99,11 +102,12 @@ class Hub:
     """One LISTEN connection per process; subscribers get every message in a queue."""
 
     def __init__(self, url: str, engine: Engine,
-                 validator: Callable[[Engine, Iterable[Any]], set[Any]] = valid_keys,
-                 check_seconds: float = CHECK_SECONDS) -> None:
+                 validator: Callable[..., set[Any]] = valid_keys,
+                 check_seconds: float = CHECK_SECONDS, settings: Any = None) -> None:
         """Remember where to listen; the listener starts on the first subscription."""
         self.url = url
         self.engine = engine
+        self.settings = settings
         self.validator = validator
         self.check_seconds = check_seconds
         self._subs: set[Subscriber] = set()
@@ -207,7 +211,7 @@ class Hub:
         for m in batch:
             msg = {"event": m.get("event"), "id": m["id"], "op": m.get("op"),
                    "feature": feats.get(int(m["id"]))}
-            item = (msg["event"], sse(msg))  # encoded once for every stream
+            item = (msg["event"], sse(msg).encode())  # encoded once for every stream
             for sub in subs:
                 try:
                     sub.q.put_nowait(item)
@@ -228,7 +232,7 @@ class Hub:
             subs = [s for s in self._subs if s.who is not None]
         if not subs:
             return 0
-        ok = self.validator(self.engine, {s.who for s in subs})
+        ok = self.validator(self.engine, {s.who for s in subs}, self.settings)
         ended = 0
         for s in subs:
             if s.who not in ok:
@@ -242,24 +246,30 @@ _hubs: dict[str, Hub] = {}
 _hubs_lock = threading.Lock()
 
 
-def hub_for(url: str, engine: Engine) -> Hub:
+def hub_for(url: str, engine: Engine, settings: Any = None) -> Hub:
     """The process-wide hub for a (primary) database URL."""
+    if settings is None:
+        from flask import current_app, has_app_context
+
+        if has_app_context():
+            settings = current_app.extensions["cadastre_settings"]
     with _hubs_lock:
         h = _hubs.get(url)
         if h is None:
-            h = _hubs[url] = Hub(url, engine)
+            h = _hubs[url] = Hub(url, engine, settings=settings)
         return h
 
 
 def who_is_calling() -> Who | None:
     """The owner of a stream opened by the current request (None for anonymous callers)."""
-    from flask import g, session
+    from flask import g
+
+    from .security import current_session_key
 
     account = g.get("account")
     if not account:
         return None
-    sid = session.get("sid") if g.get("auth_via") == "session" else None
-    return Who(int(account["id"]), str(sid) if sid else None)
+    return Who(int(account["id"]), current_session_key())
 
 
 def sse(msg: dict[str, Any]) -> str:
@@ -269,7 +279,8 @@ def sse(msg: dict[str, Any]) -> str:
 
 
 def stream(hub: Hub, engine: Engine, last_id: int | None, ping_seconds: float = 15.0,
-           max_seconds: float | None = None, who: Hashable | None = None) -> Iterator[str]:
+           max_seconds: float | None = None,
+           who: Hashable | None = None) -> Iterator[str | bytes]:
     """Generate the SSE stream: replay after ``last_id``, then live messages.
 
     ``who`` (see :func:`who_is_calling`) is re-checked by the hub; the stream ends with an

@@ -14,7 +14,7 @@ from typing import Any
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
 from sqlalchemy import text
 
-from cadastre_gis import registry
+from cadastre_gis import previews, registry
 from cadastre_gis.errors import CadastreError, InvalidInput
 
 from .db import conn, write
@@ -32,6 +32,16 @@ OPERATIONS = {
 }
 READ = "registry.read_private"
 EDIT = "registry.edit"
+
+
+@bp.app_template_global("registry_label")
+def registry_label(kind: str, code: str | None) -> str:
+    """Human label of a right kind (``right``) or document kind (``document``) in the page's
+    language, for templates: codes stay in form values, people read names."""
+    from flask_babel import get_locale
+
+    table = previews.RIGHT_LABELS if kind == "right" else previews.DOCUMENT_LABELS
+    return previews.label(table, code, str(get_locale() or "en")[:2])
 
 
 @bp.route("/")
@@ -202,7 +212,17 @@ def preview(number: str, op: str):  # type: ignore[no-untyped-def]
     require(EDIT)
     if op not in OPERATIONS:
         abort(404)
+    from flask_babel import get_locale
+
     form = request.form if request.form else (request.get_json(silent=True) or {})
+    number = registry.check_number(number)
+    numbers = [number]
+    if op == "merge":
+        numbers += [n for n in re.split(r"[\s,;]+", form.get("others", "")) if n]
+    lang = str(get_locale() or "en")[:2]
     with write() as c:
-        res = run_operation(c, op, registry.check_number(number), form, dry_run=True)
-    return jsonify({"result": res.to_dict(), "geojson": res.geojson()})
+        # the operation runs for real in a savepoint that previews.preview rolls back
+        pv = previews.preview(c, numbers, lambda cc: run_operation(cc, op, number, form,
+                                                                  dry_run=False), lang)
+    res = pv.pop("result")
+    return jsonify({"result": res.to_dict(), "geojson": res.geojson(), "preview": pv})

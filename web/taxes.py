@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Blueprint, Response, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from markupsafe import Markup
 
 from cadastre_gis import payments, tax
 from cadastre_gis.errors import CadastreError, InvalidInput, NotAuthorized, NotFound
@@ -61,6 +62,7 @@ def _page(year: int, error: str | None = None, status: int = 200):  # type: igno
         "portal/taxes.html", account=acc, year=year, years=tax.years_with_rates(conn()),
         rows=rows, totals=tax.summary(rows), history=history, error=error,
         new_key=lambda: secrets.token_urlsafe(24), test_card=payments.SandboxProvider.TEST_CARD,
+        declined=payments.SandboxProvider.DECLINED, payee=payments.PAYEE,
     ), status
 
 
@@ -73,13 +75,31 @@ def index():  # type: ignore[no-untyped-def]
 
 @bp.route("/pay", methods=["POST"])
 def pay():  # type: ignore[no-untyped-def]
-    """Pay an assessment; a repeated idempotency key shows the first payment's outcome."""
+    """Pay an assessment in two steps: ``step=check`` shows the "check your payment" summary
+    (nothing charged, nothing stored); ``step=confirm`` charges once per idempotency key."""
     acc, party_id = _citizen()
     year = _year()
     try:
         assessment_id = int(request.form.get("assessment_id", ""))
     except ValueError:
         raise InvalidInput("assessment_id must be a number") from None
+    key = request.form.get("idempotency_key", "")
+    # A form already paid with this key (double submit, back button) shows that outcome.
+    done = payments.by_key(conn(), key) if payments.KEY_RE.match(key) else None
+    if request.form.get("step") != "confirm" and done is None:
+        try:
+            summary = payments.preview(
+                conn(), assessment_id=assessment_id, party_id=party_id,
+                amount=request.form.get("amount", ""),
+                card_number=request.form.get("card_number", ""))
+        except CadastreError as exc:
+            if isinstance(exc, NotAuthorized):
+                raise
+            from cadastre_gis.errors import http_status
+
+            return _page(year, exc.message, http_status(exc))
+        return render_template("portal/pay_check.html", s=summary, year=year,
+                               key=request.form.get("idempotency_key", ""))
     try:
         result = payments.pay(
             engine(), assessment_id=assessment_id, party_id=party_id, account_id=acc["id"],
@@ -131,7 +151,34 @@ def _receipt(number: str) -> dict[str, Any]:
 def receipt(number: str):  # type: ignore[no-untyped-def]
     """Receipt page of a successful payment."""
     pay = _receipt(number)
-    return render_template("portal/receipt.html", pay=pay)
+    return render_template("portal/receipt.html", pay=pay, payee=payments.PAYEE,
+                           qr_svg=receipt_qr(pay))
+
+
+def receipt_text(pay: dict[str, Any]) -> str:
+    """What the receipt's QR code holds: its public address and the facts a cashier checks."""
+    from .urls import absolute
+
+    when = pay["completed_at"].strftime("%Y-%m-%dT%H:%M:%S%z") if pay.get("completed_at") else ""
+    return (f"{absolute(url_for('taxes.receipt', number=pay['receipt_number']))}\n"
+            f"RECEIPT={pay['receipt_number']};PAYEE_INN={payments.PAYEE.inn};"
+            f"ACCOUNT={payments.PAYEE.account};AMOUNT={int(pay['amount'])} UZS;"
+            f"OBJECT={pay['cadastral_number']};DATE={when};REF={pay['provider_reference'] or ''}")
+
+
+def receipt_qr(pay: dict[str, Any]) -> Markup:
+    """The receipt's QR code as inline SVG (no script, no outside image)."""
+    import io
+
+    import qrcode
+    import qrcode.image.svg
+
+    img = qrcode.make(receipt_text(pay), image_factory=qrcode.image.svg.SvgPathImage,
+                      box_size=8, border=2)
+    buf = io.BytesIO()
+    img.save(buf)
+    svg = buf.getvalue().decode()
+    return Markup(svg[svg.index("<svg"):])
 
 
 @bp.route("/receipts/<number>.pdf")
@@ -145,6 +192,6 @@ def receipt_pdf(number: str) -> Response:
     if acc.get("party_id"):
         name = party_name(conn(), int(acc["party_id"]))
         payer = name or payer
-    return Response(make(pay, payer), mimetype="application/pdf", headers={
+    return Response(make(pay, payer, payments.PAYEE, receipt_text(pay)), mimetype="application/pdf", headers={
         "Content-Disposition": f'inline; filename="receipt-{number}.pdf"',
         "Cache-Control": "private, no-store"})

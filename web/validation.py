@@ -48,7 +48,10 @@ _BAD_MULTILINE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffd]
 _BAD_LINE = re.compile("[\x00-\x1f\x7f\ud800-\udfff\ufffd]")
 
 # Routes (endpoint names) whose bodies may be larger than the default.
-_LIMITS: dict[str, int] = {"extracts.verify": 16 * MIB}
+_LIMITS: dict[str, int] = {
+    "extracts.verify": 16 * MIB,          # a signed extract PDF
+    "report.report_submit": 32 * MIB,     # up to 3 photos of at most 10 MB each, and the form
+}
 
 
 def body_limit(max_bytes: int) -> Callable[[F], F]:
@@ -303,6 +306,13 @@ def check_request() -> None:
     # Werkzeug stops reading a chunked body past this and answers 413 itself.
     request.max_content_length = limit
     mimetype = request.mimetype
+    if mimetype == "application/x-www-form-urlencoded":
+        # Werkzeug keeps undecodable escapes as literal text; refuse them as the query is.
+        raw = request.get_data(cache=True)  # the form parser reads the cached copy
+        try:
+            unquote_to_bytes(raw.replace(b"+", b" ")).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidInput("the form is not valid UTF-8") from exc
     if mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
         for key, value in request.form.items(multi=True):
             problem = _problem(value, multiline=True) or _problem(key, multiline=False)

@@ -122,6 +122,16 @@ CREATE TABLE street (
 );
 CREATE INDEX street_geom_gist ON street USING gist (geom);
 CREATE INDEX street_name_trgm ON street USING gin (name gin_trgm_ops);
+-- edits of streets invalidate cached tiles of the streets layer (as 0011 does for parcels)
+CREATE TRIGGER street_95_tiles_ins AFTER INSERT ON street REFERENCING NEW TABLE AS new_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION tile_change_note('streets');
+CREATE TRIGGER street_95_tiles_upd AFTER UPDATE ON street
+  REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION tile_change_note('streets');
+CREATE TRIGGER street_95_tiles_del AFTER DELETE ON street REFERENCING OLD TABLE AS old_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION tile_change_note('streets');
+CREATE TRIGGER street_95_tiles_trunc AFTER TRUNCATE ON street
+  FOR EACH STATEMENT EXECUTE FUNCTION tile_change_note('streets');
 """
 
 DOWNGRADE = r"""

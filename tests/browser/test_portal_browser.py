@@ -52,10 +52,19 @@ def test_map_draws_parcels_offline(page, live_server, artifacts, target) -> None
     assert all(n.startswith("10:") for n in numbers)
     # symbols are placed after their glyphs arrive: give a busy machine time to place them
     page.wait_for_function(
-        "window.portalMap.queryRenderedFeatures({layers:['parcel-label']}).length > 0",
+        "() => window.portalMap.queryRenderedFeatures({layers:['parcel-label']}).length > 0",
         timeout=30000)
     labels = page.evaluate("window.portalMap.queryRenderedFeatures({layers:['parcel-label']}).length")
-    assert labels > 0, "cadastral numbers are labelled at high zoom"
+    assert labels > 0, "plot numbers are labelled at high zoom"
+    # named streets between the blocks, from our own tiles, labelled along the line
+    page.wait_for_function(
+        "() => window.portalMap.queryRenderedFeatures({layers:['street-label']}).length > 0",
+        timeout=30000)
+    streets = page.evaluate("""() => window.portalMap.queryRenderedFeatures({layers: ['street-line']})
+                                      .map(f => f.properties.name)""")
+    assert streets and all(streets)
+    legend = page.locator("#map-legend-list li")
+    assert legend.count() >= 5 and "Individual housing" in legend.first.text_content()
     assert page.locator(".maplibregl-ctrl-scale").count() == 1
     assert page.locator(".maplibregl-ctrl-geolocate").count() == 1
     page.screenshot(path=str(artifacts / "portal-parcels-z17.png"))
@@ -79,6 +88,12 @@ def test_search_by_number_highlights_parcel(page, live_server, artifacts, target
     card = page.locator("#parcel-card")
     assert card.is_visible()
     assert target["cadastral_number"] in card.inner_text()
+    # on a phone the card is a bottom sheet: on screen, at the bottom, over the map
+    box = card.bounding_box()
+    assert box["y"] + box["height"] >= 843 and box["y"] > 844 * 0.4
+    page.wait_for_function(  # the selected parcel carries its full number
+        "() => window.portalMap.queryRenderedFeatures({layers:['highlight-label']}).length > 0",
+        timeout=30000)
     assert card.locator("dt").all_inner_texts() == [
         "Address", "District", "Area", "Land category", "Permitted use", "Cadastral value"]
     with engine.connect() as c:  # never an owner's name
@@ -157,14 +172,25 @@ def test_sign_in_my_property_pay_receipt(page, live_server, artifacts, engine) -
     key = form.locator("input[name=idempotency_key]").get_attribute("value")
     amount = form.locator("input[name=amount]").input_value()
     # the same form posted twice (a double click that got through, a retry): one charge
+    assert page.locator("#sandbox-cards li").count() >= 3  # the decline cards are listed
+    form.locator("button[type=submit]").click()
+    page.wait_for_selector("#pay-summary")  # first the "check your payment" summary
+    assert "Check your payment" in page.inner_text("h1")
+    assert page.inner_text("#pay-card").startswith("****")
+    page.screenshot(path=str(artifacts / "portal-pay-check.png"), full_page=True)
+    with engine.connect() as c:  # nothing charged yet
+        assert c.execute(text("SELECT count(*) FROM payment WHERE idempotency_key = :k"),
+                         {"k": key}).scalar() == 0
+    # the confirmation posted twice (a double click that got through, a retry): one charge
     fields = page.evaluate(
-        "() => Object.fromEntries(new FormData(document.querySelector('form.pay-form')))")
+        "() => Object.fromEntries(new FormData(document.querySelector('form.pay-confirm')))")
     r1 = page.request.post(live_server + "/taxes/pay", form=fields, max_redirects=0)
     r2 = page.request.post(live_server + "/taxes/pay", form=fields, max_redirects=0)
     assert r1.status == r2.status == 303
     assert r1.headers["location"] == r2.headers["location"]
-    form.locator("button[type=submit]").click()  # and a third time, from the page itself
+    page.click("#pay-confirm")  # and a third time, from the page itself
     page.wait_for_url("**/taxes/receipts/R*")
+    assert page.locator("#receipt-qr svg").count() == 1 and "INN" in page.inner_text("#receipt-payee")
     assert "Payment successful" in page.content()
     number = page.inner_text("#receipt-number")
     page.screenshot(path=str(artifacts / "portal-receipt.png"), full_page=True)
@@ -184,7 +210,7 @@ def test_language_switch_is_remembered(page, live_server, artifacts) -> None:  #
     page.goto(live_server + "/?lang=en")
     assert page.inner_text("label[for=search-q]").startswith("Find a parcel")
     page.click(".langs a[lang=ru]")
-    page.wait_for_function("document.documentElement.lang === 'ru'")
+    page.wait_for_function("() => document.documentElement.lang === 'ru'")
     assert "Найти участок" in page.inner_text("label[for=search-q]")
     page.goto(live_server + "/")  # no ?lang: the cookie remembers
     assert page.evaluate("document.documentElement.lang") == "ru"
@@ -194,7 +220,7 @@ def test_language_switch_is_remembered(page, live_server, artifacts) -> None:  #
     assert "Юнусабад" in names or "Чиланзар" in names  # Cyrillic labels from our glyphs
     page.screenshot(path=str(artifacts / "portal-ru.png"))
     page.click(".langs a[lang=uz]")
-    page.wait_for_function("document.documentElement.lang === 'uz'")
+    page.wait_for_function("() => document.documentElement.lang === 'uz'")
     assert "kadastr raqami" in page.inner_text("label[for=search-q]")
     page.wait_for_function(MAP_IDLE, timeout=30000)
     page.wait_for_function(

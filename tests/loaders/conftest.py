@@ -62,16 +62,49 @@ def load_engine(load_url: str) -> Iterator[Engine]:
     eng.dispose()
 
 
+def _cells() -> list[tuple[float, float, str]]:
+    """1.5 km cells (SK-42 lower-left corners) lying wholly inside one district, with its code:
+    a number built from the cell's zone names the district its parcels lie in."""
+    import numpy as np
+    from pyproj import Transformer
+
+    tr = Transformer.from_crs(28412, 32642, always_xy=True)
+    polys = [shapely.buffer(p, -50) for p in demo.district_polygons()]
+    out = []
+    for j in range(-12, 12):
+        for i in range(-12, 12):
+            x, y = CENTRE_28412[0] + i * 1600, CENTRE_28412[1] + j * 1600
+            cell = shapely.transform(shapely.box(x, y, x + 1500, y + 1500), lambda xy: np.column_stack(
+                tr.transform(xy[:, 0], xy[:, 1])))
+            for (code, *_rest), poly in zip(demo.DISTRICTS, polys, strict=True):
+                if poly.contains(cell):
+                    out.append((x, y, code))
+    return out
+
+
+CELLS = _cells()
 _spots = itertools.count()
+_district_of_zone: dict[int, str] = {}
 
 
 @pytest.fixture()
 def spot() -> tuple[float, float, int]:
-    """A fresh 1.5 km cell in the city (SK-42 coordinates) and a zone number unique per test."""
+    """A fresh 1.5 km cell inside one district (SK-42 coordinates) and a zone number unique
+    per test; :func:`number` gives parcel numbers of that zone naming that district."""
     n = next(_spots)
-    x = CENTRE_28412[0] - 7000 + (n % 8) * 1600
-    y = CENTRE_28412[1] - 6000 + (n // 8) * 1600
+    x, y, code = CELLS[n % len(CELLS)]
+    _district_of_zone[10 + n] = code
     return x, y, 10 + n
+
+
+def district_of(zone: int) -> str:
+    """Code of the district a spot's zone lies in."""
+    return _district_of_zone[zone]
+
+
+def number(zone: int, k: int, massiv: int = 1) -> str:
+    """A parcel number in a spot's zone, naming the district the spot lies in."""
+    return f"10:{district_of(zone)}:{zone:02d}:{massiv:02d}:01:{k:04d}"
 
 
 def env_for(settings: Settings) -> dict[str, str]:

@@ -15,9 +15,8 @@ import fiona
 import pytest
 from sqlalchemy import text
 
-from .conftest import counts, env_for, parcel_rows, report_of
+from .conftest import counts, env_for, number, parcel_rows, report_of
 from .files import square, write
-from .test_shapefile import number
 
 
 def _start(load_settings, shp: Path, *extra: str) -> subprocess.Popen:  # type: ignore[no-untyped-def]
@@ -30,14 +29,17 @@ def _start(load_settings, shp: Path, *extra: str) -> subprocess.Popen:  # type: 
 def _wait_paused(proc: subprocess.Popen) -> None:  # type: ignore[type-arg]
     assert proc.stderr is not None
     deadline = time.monotonic() + 120
+    seen = []
     while time.monotonic() < deadline:
         line = proc.stderr.readline()
         if "PAUSED BEFORE COMMIT" in line:
             return
+        seen.append(line)
         if not line and proc.poll() is not None:
             break
     proc.kill()
-    pytest.fail(f"the load never reached its commit: {proc.stdout.read() if proc.stdout else ''}")
+    pytest.fail(f"the load never reached its commit: {proc.stdout.read() if proc.stdout else ''}"
+                f"{''.join(seen)[-2000:]}")
 
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT])

@@ -8,9 +8,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from .conftest import counts, parcel_rows, report_of
+from .conftest import counts, number, parcel_rows, report_of
 from .files import square, write
-from .test_shapefile import number
 
 
 def test_geopackage_needs_layer_choice(cli, spot, tmp_path: Path, load_engine) -> None:
@@ -105,29 +104,43 @@ def test_incidents_and_cameras_from_lonlat_csv(cli, tmp_path: Path, load_engine)
 
 
 def test_buildings_link_to_parcels(cli, spot, tmp_path: Path, load_engine) -> None:
-    """Buildings find their parcel by number or by location; floors are range-checked."""
+    """A building's parcel is the one its number extends (or its parcel field, which must
+    agree); the parcel must be registered and hold 95 % of the footprint; floors are
+    range-checked. Each is a finding, never the database's refusal."""
     x, y, z = spot
     assert cli("load", "parcels", str(write(tmp_path / "p.shp", [
         {"geometry": square(x, y, 40), "KAD_NOMER": number(z, 1)}]))).exit_code == 0
-    schema = {"KAD_NOMER": "str:30", "ETAJ": "int", "NAZNACH": "str:20", "KAD_UCH": "str:24"}
+    schema = {"KAD_NOMER": "str:30", "ETAJ": "int", "NAZNACH": "str:40", "KAD_UCH": "str:24"}
     shp = write(tmp_path / "b.shp", [
         {"geometry": square(x + 5, y + 5, 10), "KAD_NOMER": number(z, 1) + ":0001", "ETAJ": 3,
-         "NAZNACH": "residential"},
+         "NAZNACH": "Жилые дома"},
         {"geometry": square(x + 20, y + 20, 10), "KAD_NOMER": number(z, 1) + ":0002",
          "ETAJ": 300},
-        {"geometry": square(x + 20, y + 5, 10), "KAD_NOMER": number(z, 1) + ":0003",
+        {"geometry": square(x + 20, y + 5, 10), "KAD_NOMER": number(z, 99) + ":0003",
          "KAD_UCH": number(z, 99)},
+        {"geometry": square(x + 5, y + 25, 10), "KAD_NOMER": number(z, 1) + ":0004",
+         "KAD_UCH": number(z, 2)},
+        {"geometry": square(x + 35, y + 25, 10), "KAD_NOMER": number(z, 1) + ":0005"},
+        {"geometry": square(x + 25, y + 25, 5), "KAD_NOMER": number(z, 1) + ":0006",
+         "NAZNACH": "Космодром"},
+        {"geometry": square(x + 100, y, 10), "KAD_NOMER": number(z, 98) + ":0001"},
     ], schema=schema)
     res = cli("load", "buildings", str(shp))
     assert res.exit_code == 0, res.output
     why = {r["row"]: r["reasons"][0] for r in report_of(res)["rejected"]}
+    assert set(why) == {2, 3, 4, 5, 6}, why
     assert "floors 300 is outside 1..150" in why[2]
-    assert f"parcel {number(z, 99)} is not registered" in why[3]
+    assert f"its parcel {number(z, 99)} is not registered" in why[3]
+    assert f"does not extend its parcel's number {number(z, 2)}" in why[4]
+    assert f"only 50% of its footprint lies in its parcel {number(z, 1)}" in why[5]
+    assert "unknown building use 'Космодром'" in why[6]
+    warn = {w["row"]: w["messages"][0] for w in report_of(res)["warnings"]}
+    assert f"its parcel {number(z, 98)} is not registered" in warn[7]
     with load_engine.connect() as c:
-        row = c.execute(text("SELECT b.floors, p.cadastral_number FROM building b "
+        row = c.execute(text("SELECT b.floors, b.building_use, p.cadastral_number FROM building b "
                              "JOIN parcel p ON p.id = b.parcel_id WHERE b.cadastral_number = :n"),
                         {"n": number(z, 1) + ":0001"}).one()
-    assert tuple(row) == (3, number(z, 1))
+    assert tuple(row) == (3, "residential", number(z, 1))
 
 
 def test_districts_dry_run_against_registered(cli, tmp_path: Path, load_settings) -> None:
@@ -157,7 +170,7 @@ def test_mapinfo_in_sk42_with_cyrillic(cli, spot, tmp_path: Path, load_engine, e
                         "KAD_NOMER": "str:24", "ADRES": "str:80"}}, **kw) as dst:
         for k in range(3):
             dst.write({"geometry": mapping(box(x + 30 * k, y, x + 30 * k + 20, y + 20)),
-                       "properties": {"KAD_NOMER": f"10:09:{z:02d}:01:01:{k + 1:04d}",
+                       "properties": {"KAD_NOMER": number(z, k + 1),
                                       "ADRES": f"ул. Бабура, {k + 1}"}})
     res = cli("load", "parcels", str(path))
     assert res.exit_code == 0, res.output
@@ -165,4 +178,4 @@ def test_mapinfo_in_sk42_with_cyrillic(cli, spot, tmp_path: Path, load_engine, e
     assert rep["counts"]["inserted"] == 3
     assert "Pulkovo 1942 to WGS 84 (16)" in rep["transformation"]["description"]
     rows = parcel_rows(load_engine, z)
-    assert rows[f"10:09:{z:02d}:01:01:0002"]["address"] == "ул. Бабура, 2"
+    assert rows[number(z, 2)]["address"] == "ул. Бабура, 2"

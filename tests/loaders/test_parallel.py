@@ -12,7 +12,7 @@ from cadastre_gis.errors import InvalidInput
 from loaders import fiona_
 from loaders.mapping import KINDS, resolve
 
-from .conftest import counts, parcel_rows, report_of
+from .conftest import counts, number, parcel_rows, report_of
 from .files import bowtie, square, two_parts, with_hole, write
 
 
@@ -29,9 +29,15 @@ def messy(x: float, y: float, zone: int, n: int) -> list[dict]:
             g = two_parts(x + 25 * (k % 40), y + 25 * (k // 40))
         elif k == 17:
             g = with_hole(x + 25 * (k % 40), y + 25 * (k // 40))
-        recs.append({"geometry": g, "KAD_NOMER": f"10:09:{zone:02d}:01:02:{k + 1:04d}",
+        recs.append({"geometry": g, "KAD_NOMER": number(zone, k + 1, massiv=2),
                      "ADRES": f"г. Ташкент, ул. Бобура, {k + 1}", "PLOSHAD": 400.0})
     return recs
+
+
+@pytest.fixture(autouse=True)
+def _fiona_reader(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """These tests are about Fiona's parallel reader (the columnar one is compared to it)."""
+    monkeypatch.setenv(fiona_.READER_ENV, "fiona")
 
 
 def read_all(path: Path, workers: int) -> tuple[list, dict, list, dict]:
@@ -56,6 +62,35 @@ def test_parallel_read_equals_sequential(spot, tmp_path: Path) -> None:
     assert two == one
     assert one[1]["address"][0] == "г. Ташкент, ул. Бобура, 1"
     assert one[2][7] is None
+
+
+@pytest.mark.parametrize("ext", [".shp", ".gpkg"])
+def test_columnar_read_equals_fiona(spot, tmp_path: Path, monkeypatch, ext: str) -> None:
+    """pyogrio's columnar reader gives exactly what Fiona gives: rows, typed attributes
+    (numbers, NULLs), geometries (a null, a bow-tie, a multipolygon, a hole)."""
+    x, y, z = spot
+    recs = messy(x, y, z, 120)
+    recs[3]["PLOSHAD"] = None
+    path = write(tmp_path / f"both{ext}", recs)
+    fiona_way = read_all(path, 1)
+    monkeypatch.setenv(fiona_.READER_ENV, "")
+    assert fiona_.columnar(fiona_.open_source(path))
+    columnar_way = read_all(path, 1)
+    assert columnar_way == fiona_way
+    assert columnar_way[1]["declared_area_m2"][3] is None
+
+
+def test_columnar_read_refuses_a_truncated_shapefile(spot, tmp_path: Path, monkeypatch) -> None:
+    x, y, z = spot
+    shp = write(tmp_path / "cut.shp", messy(x, y, z, 300))
+    data = shp.read_bytes()
+    shp.write_bytes(data[: len(data) * 2 // 3])
+    monkeypatch.setenv(fiona_.READER_ENV, "")
+    src = fiona_.open_source(shp)
+    fmap = resolve(KINDS["parcels"], src.fields, None)
+    with pytest.raises(InvalidInput, match="cannot read cut.shp: cut.shp ends before its last"):
+        for _b in fiona_.read(src, fmap):
+            pass
 
 
 def test_parallel_read_refuses_a_truncated_file(spot, tmp_path: Path) -> None:
@@ -87,5 +122,5 @@ def test_load_reads_in_parallel(cli, spot, tmp_path: Path, load_engine, monkeypa
     assert rep["counts"]["inserted"] == len(recs)
     rows = parcel_rows(load_engine, z)
     assert len(rows) == len(recs)
-    assert rows[f"10:09:{z:02d}:01:02:0001"]["address"] == "г. Ташкент, ул. Бобура, 1"
+    assert rows[number(z, 1, massiv=2)]["address"] == "г. Ташкент, ул. Бобура, 1"
     assert counts(load_engine)["parcel"] == before["parcel"] + len(recs)

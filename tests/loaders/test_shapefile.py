@@ -10,13 +10,8 @@ import shapely
 from pyproj.transformer import TransformerGroup
 from sqlalchemy import text
 
-from .conftest import counts, parcel_rows, report_of
+from .conftest import counts, district_of, number, parcel_rows, report_of
 from .files import bowtie, square, two_parts, with_hole, write
-
-
-def number(zone: int, k: int) -> str:
-    """A parcel number in the test's own zone of Yakkasaroy (09)."""
-    return f"10:09:{zone:02d}:01:01:{k:04d}"
 
 
 def test_cp1251_sk42_shapefile_without_cpg(cli, spot, tmp_path: Path, load_engine,
@@ -79,7 +74,7 @@ def test_cp1251_sk42_shapefile_without_cpg(cli, spot, tmp_path: Path, load_engin
         assert tx["actor"] == "surveyor-7" and tx["sha256"] == rep["file"]["sha256"]
         actors = c.execute(text("SELECT DISTINCT actor FROM audit_log WHERE table_name = 'parcel' "
                                 "AND after->>'cadastral_number' LIKE :p"),
-                           {"p": f"10:09:{z:02d}:%"}).scalars().all()
+                           {"p": f"10:{district_of(z)}:{z:02d}:%"}).scalars().all()
         assert actors == ["surveyor-7"]
         tids = c.execute(text("SELECT DISTINCT transaction_id FROM parcel WHERE "
                               "split_part(cadastral_number, ':', 3) = :z"),
@@ -144,7 +139,8 @@ def test_repair_marks_the_record(cli, spot, tmp_path: Path, load_engine) -> None
 
 def test_against_the_database(cli, spot, tmp_path: Path, load_engine) -> None:
     """A registered number is a duplicate in insert mode; overlapping a registered parcel is
-    rejected; district is found by location when the number's district code is unknown."""
+    rejected; a number naming no district of the registry is rejected (the database would
+    refuse it), not placed by its location."""
     x, y, z = spot
     first = write(tmp_path / "first.shp", [{"geometry": square(x, y), "KAD_NOMER": number(z, 1)}])
     assert cli("load", "parcels", str(first)).exit_code == 0
@@ -157,14 +153,10 @@ def test_against_the_database(cli, spot, tmp_path: Path, load_engine) -> None:
     res = cli("load", "parcels", str(second))
     assert res.exit_code == 0, res.output
     why = {r["row"]: " | ".join(r["reasons"]) for r in report_of(res)["rejected"]}
-    assert set(why) == {1, 2}
+    assert set(why) == {1, 2, 4}
     assert "already registered" in why[1] and "--mode upsert" in why[1]
     assert re.search(rf"overlaps registered parcel {number(z, 1)} by 22\d\.\d m²", why[2])
-    with load_engine.connect() as c:
-        d = c.execute(text("SELECT d.code FROM parcel p JOIN district d ON d.id = p.district_id "
-                           "WHERE p.cadastral_number = :n"),
-                      {"n": f"10:99:{z:02d}:01:01:0004"}).scalar_one()
-    assert d in {code for code, *_r in __import__("cadastre_gis.demo").demo.DISTRICTS}
+    assert "names district 99, which is not a district of the registry" in why[4]
 
 
 def test_missing_crs_is_refused_then_accepted_with_crs(cli, spot, tmp_path: Path,
@@ -319,22 +311,25 @@ def test_missing_shx_is_rebuilt(cli, spot, tmp_path: Path, load_engine) -> None:
     assert len(parcel_rows(load_engine, z)) == 4
 
 
-def test_number_naming_another_district_is_a_warning(cli, spot, tmp_path: Path) -> None:
-    """A parcel whose number names Yakkasaroy (09) but which lies in another district is kept
-    with a warning naming both."""
+def test_number_naming_another_district_is_rejected(cli, spot, tmp_path: Path) -> None:
+    """A parcel whose number names one district but which lies in another is rejected with
+    both named (the database's district-consistency rule, caught first as a finding)."""
     from pyproj import Transformer
 
     _x, _y, z = spot
     # the seed point of Yunusobod's district cell (12), well inside it
     far_x, far_y = Transformer.from_crs(4326, 28412, always_xy=True).transform(69.285, 41.365)
+    code = district_of(z)
+    assert code != "12"
     shp = write(tmp_path / "elsewhere.shp", [{"geometry": square(far_x + 25 * z, far_y),
                                               "KAD_NOMER": number(z, 1)}])
     res = cli("load", "parcels", str(shp), "--dry-run")
     assert res.exit_code == 0, res.output
     rep = report_of(res)
-    assert rep["counts"]["rejected"] == 0
-    msg = rep["warnings"][0]["messages"][0]
-    assert msg == "the number names district 09 Yakkasaroy but it lies in 12 Yunusobod", msg
+    assert rep["counts"]["rejected"] == 1
+    msg = rep["rejected"][0]["reasons"][0]
+    assert msg.startswith("lies mostly in district 12 Yunusobod (100% of its area), but its "
+                          f"number names {code} "), msg
 
 
 def test_cyrillic_field_names_and_cpg_variants(cli, spot, tmp_path: Path, load_engine) -> None:

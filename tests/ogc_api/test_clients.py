@@ -51,6 +51,63 @@ def test_gdal_pages_through_filtered_bbox(live_server: str, db: Any) -> None:
     assert len(numbers) == len(set(numbers)) == expected
 
 
+@pytest.fixture()
+def recording_server(settings: Any) -> Any:
+    """The app on real HTTP, recording each request's path and query (what GDAL sent)."""
+    import threading
+    from dataclasses import replace
+
+    from werkzeug.serving import make_server
+
+    from tests.conftest import free_port
+    from web import create_app
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    app = create_app(replace(settings, base_url=base))
+    seen: list[str] = []
+    inner = app.wsgi_app
+
+    def record(environ: dict, start_response: Any) -> Any:
+        from urllib.parse import unquote_plus
+
+        seen.append(environ["PATH_INFO"] + "?" + unquote_plus(environ.get("QUERY_STRING", "")))
+        return inner(environ, start_response)
+
+    app.wsgi_app = record  # type: ignore[method-assign]
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield base, seen
+    server.shutdown()
+
+
+@pytest.mark.gdal
+def test_gdal_pushes_where_and_spat_to_the_server(recording_server: Any, db: Any) -> None:
+    """With Part 3 declared, GDAL sends -where as a CQL2 filter and -spat as bbox."""
+    ogrinfo = need_tool("ogrinfo")
+    base, seen = recording_server
+    where = "land_category = 'settlement' AND area_m2 > 500"
+    expected = db_count(db, "parcel", BBOX, "AND land_category = 'settlement' AND area_m2 > 500")
+    total = db_count(db, "parcel", BBOX)
+    assert 0 < expected < total
+    out = subprocess.run(
+        [ogrinfo, "-ro", "-al", "-q", "-oo", "PAGE_SIZE=1000", "--config",
+         "OGR_GEOJSON_DATE_AS_STRING", "YES", f"OAPIF:{base}/ogc", "parcels",
+         "-spat", *map(str, BBOX), "-where", where],
+        capture_output=True, text=True, timeout=300, check=True).stdout
+    assert out.count("OGRFeature(parcels):") == expected
+    pages = [u for u in seen if u.startswith("/ogc/collections/parcels/items?")]
+    assert pages, seen
+    # the filter and the bbox reached the server: only matching features were sent (GDAL
+    # reads one unfiltered page first to learn the layer's fields)
+    filtered = [u for u in pages if "filter=" in u]
+    assert len(pages) - len(filtered) <= 1, pages
+    assert filtered and all("bbox=" in u for u in filtered), pages
+    assert "land_category" in filtered[0] and "area_m2 > 500" in filtered[0], filtered[0]
+    assert len(filtered) == -(-expected // 1000), pages
+
+
 def test_owslib_features(live_server: str, db: Any) -> None:
     try:
         from owslib.ogcapi.features import Features
@@ -66,6 +123,15 @@ def test_owslib_features(live_server: str, db: Any) -> None:
     assert "cadastral_number" in q["properties"] and "owner" not in q["properties"]
     fc = w.collection_items("parcels", bbox=list(BBOX), limit=50)
     assert fc["type"] == "FeatureCollection" and len(fc["features"]) == 50
+    # a CQL2 filter through OWSLib reaches the server (IN and NOT over a parenthesised OR)
+    flt = ("land_category IN ('agricultural', 'industrial') AND NOT (area_m2 < 500 OR"
+           " permitted_use = 'commercial')")
+    got = w.collection_items("parcels", filter=flt, limit=10000, skipGeometry="true")
+    expected = db.execute(text(
+        "SELECT count(*) FROM parcel WHERE status = 'active' AND land_category IN"
+        " ('agricultural', 'industrial') AND NOT (area_m2 < 500 OR permitted_use = 'commercial')"
+    )).scalar()
+    assert expected > 0 and len(got["features"]) == expected
     one = w.collection_item("parcels", str(fc["features"][0]["id"]))
     assert one["properties"]["cadastral_number"] == fc["features"][0]["properties"][
         "cadastral_number"]

@@ -115,6 +115,21 @@ def test_bbox_crs(client: Any) -> None:
     assert {f["id"] for f in a["features"]} == {f["id"] for f in b["features"]}
 
 
+def test_bbox_crs_sk42_northing_first(client: Any) -> None:
+    """Part 2: a bbox in EPSG:28412 is given in its axis order (northing, easting)."""
+    t = Transformer.from_crs("OGC:CRS84", "EPSG:28412")  # authority order: northing first
+    n1, e1 = t.transform(BBOX[0], BBOX[1])
+    n2, e2 = t.transform(BBOX[2], BBOX[3])
+    a = items(client, "parcels", bbox=",".join(map(str, BBOX)), limit=2000, skipGeometry="true")
+    b = items(client, "parcels", bbox=f"{n1},{e1},{n2},{e2}", limit=2000, skipGeometry="true",
+              **{"bbox-crs": EPSG + "28412"})
+    ids_a = {f["id"] for f in a["features"]}
+    ids_b = {f["id"] for f in b["features"]}
+    assert len(ids_a) > 250
+    # the two grids share their central meridian (69°E): the boxes nearly coincide
+    assert len(ids_a & ids_b) >= 0.97 * max(len(ids_a), len(ids_b))
+
+
 def test_cql2_text_and_json(client: Any, db: Any) -> None:
     expected = set(db.execute(text(
         "SELECT id FROM parcel WHERE status = 'active' AND land_category = 'agricultural'"
@@ -251,7 +266,52 @@ def test_openapi_validates(client: Any) -> None:
     assert r.status_code == 200
     doc = r.get_json()
     validate(doc)
-    assert "/collections/parcels/items" in doc["paths"]
+    assert "http" not in json.dumps([v for k, v in _refs(doc)])  # self-contained
+    comp = doc["components"]
+    assert set(comp["securitySchemes"]) == {"bearerAuth", "basicAuth"}
+    items_get = doc["paths"]["/collections/parcels/items"]["get"]
+    names = {comp["parameters"][p["$ref"].rsplit("/", 1)[1]]["name"] if "$ref" in p
+             else p["name"] for p in items_get["parameters"]}
+    assert {"bbox", "bbox-crs", "crs", "datetime", "limit", "cursor", "filter", "filter-lang",
+            "filter-crs", "properties", "sortby", "f", "cadastral_number"} <= names
+    assert "owner" not in names
+    item = doc["paths"]["/collections/parcels/items/{featureId}"]
+    for method in ("put", "patch", "delete"):
+        op = item[method]
+        assert op["security"] and "#/components/parameters/If-Match" in json.dumps(op)
+        assert {"401", "403", "412", "428"} <= set(op["responses"])
+    # 4xx responses carry the exception body our error adapter writes
+    assert comp["responses"]["Error412"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/exception"}
+    assert "patch" not in doc["paths"]["/collections/districts/items/{featureId}"]
+    assert "application/geo+json" in items_get["responses"]["200"]["content"]
+
+
+def _refs(node: Any) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    if isinstance(node, dict):
+        for k, v in node.items():
+            if k == "$ref":
+                out.append((k, v))
+            else:
+                out += _refs(v)
+    elif isinstance(node, list):
+        for v in node:
+            out += _refs(v)
+    return out
+
+
+def test_error_bodies_match_the_exception_schema(client: Any) -> None:
+    for url, status in [("/ogc/collections/parcels/items?bbox=1,2", 400),
+                        ("/ogc/collections/parcels/items/99999999", 404),
+                        ("/ogc/collections/nope/items", 404)]:
+        r = client.get(url)
+        assert r.status_code == status
+        body = r.get_json()
+        assert isinstance(body["code"], str) and isinstance(body["description"], str)
+    r = client.post("/ogc/collections/parcels/items/1")
+    assert r.status_code == 405
+    assert {m.strip() for m in r.headers["Allow"].split(",")} >= {"GET", "PUT", "PATCH"}
 
 
 @pytest.mark.parametrize("fmt,ctype", [("csv", "text/csv"), ("html", "text/html"),

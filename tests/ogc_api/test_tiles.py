@@ -139,6 +139,14 @@ def test_gzip_only_when_accepted(client: Any, db: Any) -> None:
     assert gz.headers["Content-Encoding"] == "gzip" and "Accept-Encoding" in gz.headers["Vary"]
     assert gzip.decompress(gz.get_data()) == plain.get_data()  # compressed exactly once
     assert gz.headers["ETag"] != plain.headers["ETag"]
+    # a cache hit is answered before Flask (web/tiles_wsgi.py) with the same headers
+    hit = client.get(tile_url("parcels", tile), headers={"Accept-Encoding": "gzip"})
+    assert hit.headers["X-Tile-Cache"] == "hit" and hit.get_data() == gz.get_data()
+    for h in ("ETag", "Content-Encoding", "Content-Type", "Cache-Control", "Vary"):
+        assert hit.headers[h] == gz.headers[h], h
+    assert hit.headers["X-Content-Type-Options"] == "nosniff"
+    assert client.get(tile_url("parcels", tile), headers={
+        "If-None-Match": hit.headers["ETag"], "Accept-Encoding": "gzip"}).status_code == 304
 
 
 def _wait_for(predicate: Any, seconds: float = 15) -> Any:
@@ -260,7 +268,7 @@ def test_cli_seed_then_export_pmtiles(app: Any, client: Any, db: Any, settings: 
         assert (header["min_zoom"], header["max_zoom"]) == (12, 14)
         meta = reader.metadata()
         assert {v["id"] for v in meta["vector_layers"]} == {"parcels", "buildings", "districts",
-                                                            "incidents"}
+                                                            "incidents", "streets"}
         data = reader.get(tile.z, tile.x, tile.y)
     assert data
     layers = mapbox_vector_tile.decode(gzip.decompress(data))
@@ -282,3 +290,23 @@ def _gdal_reads(path: Any) -> None:
     out = subprocess.run([ogrinfo, "-ro", "-so", "-q", str(path)], capture_output=True,
                          text=True, check=True).stdout
     assert "parcels" in out and "buildings" in out
+
+
+def test_a_render_overlapping_an_invalidation_is_not_stored(tmp_path: Any,
+                                                            database_url: str) -> None:
+    from ogc_api.tile_cache import TileCache, tile_bounds
+
+    cache = TileCache(tmp_path, database_url)
+    assert cache.wait_ready()
+    z, x, y = 16, 44_000, 24_000
+    since = cache.begin()  # a render starts, reading the old rows ...
+    b = tile_bounds(z, x, y)  # ... an edit inside that tile is announced meanwhile
+    cache.invalidate("parcels", [[b[0] + 1, b[1] + 1, b[0] + 2, b[1] + 2]])
+    assert not cache.store("parcels", z, x, y, b"stale", since)
+    assert cache.get("parcels", z, x, y) is None
+    # a neighbour within the 64/4096 tile buffer is touched too; a tile farther away is not
+    assert not cache.store("parcels", z, x - 1, y, b"stale", since)
+    assert cache.store("parcels", z, x + 5, y, b"fresh", since)
+    assert cache.get("parcels", z, x + 5, y) == b"fresh"
+    assert cache.store("parcels", z, x, y, b"fresh", cache.begin())
+    assert cache.invalidate("parcels", None) == -1 and cache.get("parcels", z, x, y) is None

@@ -266,3 +266,53 @@ def test_migration_restores_end_dates(server_url: str) -> None:
     finally:
         eng.dispose()
         drop_database(server_url, url)
+
+
+def test_incident_deadlines_follow_the_clock(db: Connection) -> None:
+    """Situation center: a new incident is overdue once the registry clock passes its deadline."""
+    cat, hours = db.execute(text("SELECT code, deadline_hours FROM incident_category"
+                                 " WHERE public ORDER BY code LIMIT 1")).one()
+    iid = db.execute(text(
+        "INSERT INTO incident (category, geom) SELECT :c, ST_PointOnSurface(geom) FROM district"
+        " WHERE id = 9 RETURNING id"), {"c": cat}).scalar_one()
+    reported, deadline = db.execute(text("SELECT reported_at, deadline FROM incident WHERE id = :i"),
+                                    {"i": iid}).one()
+    assert reported == db.execute(text("SELECT cadastre_now()")).scalar_one()
+    overdue = "SELECT overdue FROM ogc_public_incident WHERE id = :i"
+    assert db.execute(text(overdue), {"i": iid}).scalar_one() is False
+    move_clock(db, f"{hours + 1} hours")
+    assert db.execute(text(overdue), {"i": iid}).scalar_one() is True
+
+
+def test_notary_extract_next_year_over_http(clock, client, engine, settings) -> None:  # type: ignore[no-untyped-def]
+    """A parcel split today: a year later (the app's clock too) the notary's signed extract
+    of each child still names both owners and the mortgage."""
+    import json as _json
+    import uuid
+
+    from cadastre_gis import accounts
+
+    from .helpers import free_y_of
+
+    q = f"10:09:{uuid.uuid4().int % 90 + 10:02d}:{uuid.uuid4().int % 90 + 10:02d}:85"
+    y = free_y_of(engine)
+    with engine.begin() as c:
+        a = make_party(c, f"3150290{uuid.uuid4().int % 10**7:07d}", "Aliyev Aziz")
+        b = make_party(c, f"4120385{uuid.uuid4().int % 10**7:07d}", "Karimova Malika")
+        pid = make_parcel(c, f"{q}:0001", rect(FAR_X, y, 40, 20), [(a, 1, 2), (b, 1, 2)])
+        _encumber(c, pid)
+        res = registry.split_parcel(c, f"{q}:0001", srid=32642, document=DOC,
+                                    cut_line=f"LINESTRING({FAR_X + 20} {y - 5}, {FAR_X + 20} {y + 25})")
+    token = accounts.create_token(settings, "notary", label="pytest-next-year")
+    clock.set("1 year")
+    for child in res.parcels:
+        r = client.post("/ogc/processes/parcel-extract/execution",
+                        data=_json.dumps({"inputs": {"cadastral_number": child["cadastral_number"],
+                                                     "case_number": "N-2027/1"}}),
+                        headers={"Content-Type": "application/json",
+                                 "Authorization": f"Bearer {token}"})
+        assert r.status_code == 200, r.get_data(as_text=True)
+        content = r.get_json()["extract"]
+        assert sorted(o["name"] for o in content["owners"]) == ["Aliyev Aziz", "Karimova Malika"]
+        kinds = [e["kind"] for e in content["encumbrances"]]
+        assert kinds.count("mortgage") == 1 and "lease" not in kinds  # the lease ran 30 days

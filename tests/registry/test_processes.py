@@ -81,7 +81,7 @@ def test_arrest_blocks_transfer_409(client, parcels) -> None:  # type: ignore[no
     rid = r.get_json()["rights"][0]["id"]
     t = run(client, "right-transfer", {
         "cadastral_number": parcels["b"], "document": {"kind": "sale_contract", "number": "S-1"},
-        "to": [{"party": {"pinfl": "39999999999991", "full_name": "Yangi Ega"}, "share": "1"}]})
+        "to": [{"party": {"pinfl": "31502901239991", "full_name": "Yangi Ega"}, "share": "1"}]})
     assert t.status_code == 409
     assert "under arrest AR-9" in t.get_data(as_text=True)
     lift = run(client, "encumbrance-release", {"right_id": rid,
@@ -89,8 +89,8 @@ def test_arrest_blocks_transfer_409(client, parcels) -> None:  # type: ignore[no
     assert lift.status_code == 200
     t2 = run(client, "right-transfer", {
         "cadastral_number": parcels["b"], "document": {"kind": "sale_contract", "number": "S-2"},
-        "to": [{"party": {"pinfl": "39999999999991", "full_name": "Yangi Ega"}, "share": "1/2"},
-               {"party": {"pinfl": "39999999999992", "full_name": "Ikkinchi Ega"}, "share": "1/2"}]})
+        "to": [{"party": {"pinfl": "31502901239991", "full_name": "Yangi Ega"}, "share": "1/2"},
+               {"party": {"pinfl": "31502901239992", "full_name": "Ikkinchi Ega"}, "share": "1/2"}]})
     assert t2.status_code == 200, t2.get_data(as_text=True)
 
 

@@ -89,9 +89,18 @@ def test_analytics_page_in_chromium(page, live_server, artifacts) -> None:  # ty
         page.fill("input[name=password]", "operator-demo-2026")
         page.click("button[type=submit]")
     page.goto(live_server + "/analytics?window=90d")
-    page.wait_for_function("window.analytics && window.analytics.hex"
+    page.wait_for_function("() => window.analytics && window.analytics.hex"
                            " && window.analytics.hex.features.length > 0", timeout=30000)
-    assert page.evaluate("window.analytics.charts.length") == 2
+    assert page.evaluate("window.analytics.charts.length") == 3  # with the trend over time
+    trend = page.evaluate("window.analytics.charts[2].data")
+    assert len(trend["labels"]) > 5 and sum(trend["datasets"][0]["data"]) > 0
+    assert int(page.inner_text("#hex-max")) >= 1  # the heat-map legend shows the scale
     page.wait_for_timeout(800)
     page.screenshot(path=str(artifacts / "situation-analytics.png"), full_page=False)
+    page.goto(live_server + "/analytics?window=90d&lang=ru")  # same page in Russian
+    page.wait_for_function("() => window.analytics && window.analytics.hex", timeout=30000)
+    body = page.inner_text("#analytics")
+    assert "Динамика" in body and "Происшествий в шестиугольнике" in body
+    assert page.evaluate("window.analytics.charts[2].data.datasets[0].label") == "Сообщено"
+    page.screenshot(path=str(artifacts / "situation-analytics-ru.png"), full_page=False)
     assert page.console_errors == [] and page.external_requests == []

@@ -36,7 +36,7 @@ def test_new_incident_appears_live(page, live_server, database_url, artifacts) -
     page.set_viewport_size({"width": 1400, "height": 900})
     _login(page, live_server, "operator", "operator-demo-2026")
     page.wait_for_url("**/situation*")
-    page.wait_for_function("window.situation && window.situation.mapLoaded === true", timeout=30000)
+    page.wait_for_function("() => window.situation && window.situation.mapLoaded === true", timeout=30000)
     page.wait_for_selector("#live.on", timeout=15000)
     page.wait_for_selector("#feed li", timeout=15000)
     loads = []
@@ -64,8 +64,8 @@ def test_new_incident_appears_live(page, live_server, database_url, artifacts) -
     assert cam in panel and "online" in panel  # the camera that sees it, alive
     page.click('#panel form[data-action="triage"] button')
     page.wait_for_function(
-        f"window.situation.byId.get({new_id}).properties.status === 'triaged'", timeout=10000)
-    page.wait_for_function("window.situation.map.getZoom() >= 14 && !window.situation.map.isMoving()"
+        f"() => window.situation.byId.get({new_id}).properties.status === 'triaged'", timeout=10000)
+    page.wait_for_function("() => window.situation.map.getZoom() >= 14 && !window.situation.map.isMoving()"
                            " && window.situation.map.areTilesLoaded()", timeout=20000)
     page.wait_for_timeout(500)
     page.screenshot(path=str(artifacts / "situation-dashboard.png"))
@@ -107,7 +107,7 @@ def test_dashboard_sizes_and_languages(page, live_server, database_url, artifact
                            ("desktop", {"width": 1400, "height": 900})):
             page.set_viewport_size(size)
             page.goto(f"{live_server}/situation?lang={lang}")
-            page.wait_for_function("window.situation && window.situation.mapLoaded === true",
+            page.wait_for_function("() => window.situation && window.situation.mapLoaded === true",
                                    timeout=30000)
             page.wait_for_selector("#feed li[data-incident-id]", timeout=15000)
             box = page.locator("#map").bounding_box()
@@ -124,6 +124,8 @@ def test_dashboard_sizes_and_languages(page, live_server, database_url, artifact
             assert page.locator('#panel form[data-action="triage"]').count() == 0
             assert TRIAGE[lang] not in panel
             assert page.locator('#panel form[data-action="close"]').count() == 1
+            if lang == "ru":
+                assert "Демо-данные" in panel  # the source by name, not the code
             if lang != "en":
                 for english in ("Priority", "Deadline", "Timeline", "Actions", "Cameras that see it"):
                     assert english not in panel, (lang, english)
@@ -173,7 +175,7 @@ def test_camera_plays_in_the_dashboard(page, live_server, database_url, data_dir
     page.set_viewport_size({"width": 1400, "height": 900})
     _login(page, live_server, "operator", "operator-demo-2026")
     page.wait_for_url("**/situation*")
-    page.wait_for_function("window.situation && window.situation.mapLoaded === true", timeout=30000)
+    page.wait_for_function("() => window.situation && window.situation.mapLoaded === true", timeout=30000)
     page.evaluate(f"window.situation.openPanel({inc}, true)")
     page.wait_for_selector(f'#panel .cameras li[data-camera-id="{cam}"] button[data-role=watch]',
                            timeout=10000)
@@ -181,22 +183,36 @@ def test_camera_plays_in_the_dashboard(page, live_server, database_url, data_dir
     page.wait_for_selector(f'#wall .tile[data-camera-id="{cam}"].playing', timeout=30000)
     t0 = page.evaluate(f"document.querySelector('#wall .tile[data-camera-id=\"{cam}\"] video').currentTime")
     page.wait_for_function(
-        f"document.querySelector('#wall .tile[data-camera-id=\"{cam}\"] video').currentTime > {t0} + 1",
+        f"() => document.querySelector('#wall .tile[data-camera-id=\"{cam}\"] video').currentTime > {t0} + 1",
         timeout=15000)
     assert cam in relay.running()
     # the page and everything it fetched never carried the camera's own address
     assert "demo-camera.mp4" not in page.content() and "rtsp://" not in page.content()
     page.click(f'#wall .tile[data-camera-id="{cam}"] button[data-role=snapshot]')
     page.wait_for_selector('#panel .timeline li[data-kind="snapshot"] img', timeout=20000)
-    page.wait_for_function("Array.from(document.querySelectorAll('#panel .timeline img'))"
+    page.wait_for_function("() => Array.from(document.querySelectorAll('#panel .timeline img'))"
                            ".every(i => i.complete && i.naturalWidth > 0)", timeout=10000)
     page.screenshot(path=str(artifacts / "situation-camera.png"))
     page.click(f'#wall .tile[data-camera-id="{cam}"] button.close')
-    page.wait_for_function("document.getElementById('wall').hidden === true")
+    page.wait_for_function("() => document.getElementById('wall').hidden === true")
     for _ in range(50):  # the last viewer left: ffmpeg stops
         if cam not in relay.running():
             break
         page.wait_for_timeout(100)
     assert cam not in relay.running()
+    # any camera on the map plays too: click it
+    page.evaluate(f"""() => {{ const f = window.situation.cameras.features.find(
+        f => f.properties.kind === 'camera' && f.properties.id === {cam});
+        window.situation.map.jumpTo({{center: f.geometry.coordinates, zoom: 17.5}}); }}""")
+    page.wait_for_function("() => !window.situation.map.isMoving() && window.situation.map.loaded()")
+    page.wait_for_timeout(300)
+    xy = page.evaluate(f"""() => {{ const f = window.situation.cameras.features.find(
+        f => f.properties.kind === 'camera' && f.properties.id === {cam});
+        const p = window.situation.map.project(f.geometry.coordinates);
+        const r = window.situation.map.getCanvas().getBoundingClientRect();
+        return [r.left + p.x, r.top + p.y]; }}""")
+    page.mouse.click(xy[0], xy[1])
+    page.wait_for_selector(f'#wall .tile[data-camera-id="{cam}"].playing', timeout=30000)
+    page.click(f'#wall .tile[data-camera-id="{cam}"] button.close')
     assert page.external_requests == []
     assert page.console_errors == []

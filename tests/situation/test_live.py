@@ -242,3 +242,28 @@ def test_stream_ends_when_the_account_may_no_longer_watch(served, settings, data
         with conn, conn.cursor() as cur:
             cur.execute("DELETE FROM account WHERE username = %s", (name,))
         conn.close()
+
+
+def test_stream_ends_when_its_session_signs_out(served) -> None:  # type: ignore[no-untyped-def]
+    import re
+
+    browser = requests.Session()
+    token = re.search(r'name="csrf_token" value="([^"]+)"',
+                      browser.get(served + "/login", timeout=10).text).group(1)
+    r = browser.post(served + "/login", data={"username": AUTH[0], "password": AUTH[1],
+                                              "csrf_token": token},
+                     allow_redirects=False, timeout=20)
+    assert r.status_code in (302, 303)
+    copy = requests.Session()  # a copied cookie: the same server-side session
+    copy.cookies.update(browser.cookies)
+    with copy.get(served + "/situation/stream?max_seconds=60", stream=True,
+                  timeout=(5, 60)) as resp:
+        assert resp.status_code == 200
+        events = _events(resp)
+        assert next(events)["event"] == "hello"
+        out = browser.get(served + "/logout", allow_redirects=False, timeout=10)
+        assert out.status_code in (200, 302, 303)
+        ends = [ev for ev in events if ev["event"] == "end"]
+    assert ends
+    assert copy.get(served + "/situation/stream", timeout=10,
+                    allow_redirects=False).status_code in (401, 302, 303)

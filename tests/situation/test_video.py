@@ -143,3 +143,13 @@ def test_snapshot_is_evidence_on_the_timeline(app, client, clip_camera, engine) 
                        headers=OPERATOR).status_code == 400
     assert client.get(f"/situation/api/incidents/{inc}/attachments/x.jpg",
                       headers=OPERATOR).status_code == 404
+
+
+def test_unplayable_sources_are_503(tmp_path) -> None:
+    from cadastre_gis.errors import http_status
+
+    for src in ("", "media/missing.mp4", "ftp://cam/1", "gopher://x"):
+        with pytest.raises(video.VideoUnavailable) as exc:
+            video.source_args(src, tmp_path)
+        assert http_status(exc.value) == 503
+    assert video.source_args("rtsp://cam.example/1", tmp_path)[:2] == ["-rtsp_transport", "tcp"]

@@ -279,3 +279,34 @@ def test_signed_in_citizen_sees_reports_in_my(app) -> None:  # type: ignore[no-u
     assert f"/reports/{token}" in html and "My reports of city problems" in html
     other = _client(app)
     assert f"/reports/{token}" not in other.get("/report").get_data(as_text=True)
+
+
+def test_hidden_by_moderator_leaves_status_only(app, engine) -> None:  # type: ignore[no-untyped-def]
+    c = _client(app)
+    resp = c.post("/report?lang=en", data=_form(c, description="Rude words about my neighbour"),
+                  content_type="multipart/form-data")
+    token = resp.headers["Location"].split("/reports/")[1].split("?")[0]
+    with engine.begin() as db:
+        db.execute(text("UPDATE incident SET moderation_status = 'hidden' WHERE id ="
+                        " (SELECT incident_id FROM citizen_report WHERE token = :t)"), {"t": token})
+    html = c.get(f"/reports/{token}?lang=en").get_data(as_text=True)
+    assert "neighbour" not in html and "received" in html
+
+
+def test_photo_turned_upright_and_stripped() -> None:
+    from PIL import Image
+
+    from cadastre_gis import photos
+
+    img = Image.new("RGB", (3200, 1600), (10, 200, 10))
+    ex = Image.Exif()
+    ex[0x0112] = 6  # orientation: rotate 90° clockwise to view
+    ex[0x010F] = "SecretCam"
+    out = io.BytesIO()
+    img.save(out, "JPEG", exif=ex)
+    p = photos.clean(out.getvalue())
+    assert (p.width, p.height) == (800, 1600)  # upright, long side 1600
+    with Image.open(io.BytesIO(p.data)) as back:
+        assert not back.getexif() and b"SecretCam" not in p.data
+    with pytest.raises(Exception, match="not a photo"):
+        photos.clean(b"GIF89a" + b"\x00" * 100)

@@ -121,7 +121,7 @@ def test_declined_card_records_failure(engine) -> None:  # type: ignore[no-untyp
     try:
         res = payments.pay(engine, assessment_id=a["id"], party_id=party, account_id=None,
                            amount="500", idempotency_key="test-declined-000001",
-                           card_number="8600 0000 0000 0002", actor="pytest")
+                           card_number="8600 0000 0000 0023", actor="pytest")
         assert res["status"] == "failed" and "declined" in res["failure_reason"]
         assert res["receipt_number"] is None
     finally:
@@ -131,9 +131,9 @@ def test_declined_card_records_failure(engine) -> None:  # type: ignore[no-untyp
 
 def test_bad_payment_input(engine) -> None:  # type: ignore[no-untyped-def]
     for kw in ({"idempotency_key": "short"}, {"amount": "-5"}, {"amount": "1.5"},
-               {"card_number": "1234"}):
+               {"card_number": "1234"}, {"card_number": "8600 0000 0000 0001"}):  # Luhn
         args = {"assessment_id": 1, "party_id": 1, "account_id": None, "amount": "10",
-                "idempotency_key": "valid-key-0000000001", "card_number": "8600000000000001",
+                "idempotency_key": "valid-key-0000000001", "card_number": "8600000000000007",
                 "actor": "pytest", **kw}
         with pytest.raises(InvalidInput):
             payments.pay(engine, **args)
@@ -149,18 +149,34 @@ def test_taxes_page_pay_and_receipt(app, engine) -> None:  # type: ignore[no-unt
     form = re.search(r'<form method="post" action="/taxes/pay".*?</form>', html, re.S).group(0)
     fields = dict(re.findall(r'name="([a-z_]+)" (?:inputmode="numeric" )?(?:autocomplete="[^"]+" )?value="([^"]*)"', form))
     assert KEY.search(form)
+    assert fields["step"] == "check"
+    # step 1: the "check your payment" summary — payee, amount, card; nothing charged yet
+    check = client.post("/taxes/pay?lang=en", data=fields)
+    summary = check.get_data(as_text=True)
+    assert check.status_code == 200 and "Check your payment" in summary
+    assert payments.PAYEE.inn in summary and "**** " + fields["card_number"][-4:] in summary
+    with engine.connect() as c:
+        assert c.execute(text("SELECT count(*) FROM payment WHERE idempotency_key = :k"),
+                         {"k": fields["idempotency_key"]}).scalar() == 0
+    confirm = re.search(r'<form method="post" action="/taxes/pay" class="pay-confirm".*?</form>',
+                        summary, re.S).group(0)
+    fields = dict(re.findall(r'name="([a-z_]+)" value="([^"]*)"', confirm))
+    assert fields["step"] == "confirm"
     try:
         r1 = client.post("/taxes/pay", data=fields)
         r2 = client.post("/taxes/pay", data=fields)  # double submit: same form, same key
         assert r1.status_code == 303 and r2.status_code == 303
         assert r1.headers["Location"] == r2.headers["Location"]
         receipt = client.get(r1.headers["Location"])
-        assert receipt.status_code == 200 and "Payment successful" in receipt.get_data(as_text=True)
+        rhtml = receipt.get_data(as_text=True)
+        assert receipt.status_code == 200 and "Payment successful" in rhtml
+        assert payments.PAYEE.name in rhtml and 'id="receipt-qr"' in rhtml and "<svg" in rhtml
         pdf = client.get(r1.headers["Location"] + ".pdf")
         assert pdf.mimetype == "application/pdf"
         import io
 
         txt = PdfReader(io.BytesIO(pdf.data)).pages[0].extract_text()
+        assert payments.PAYEE.inn in txt
         assert "Payment receipt" in txt and fields["amount"] in txt.replace(" ", "")
         with engine.connect() as c:
             assert c.execute(text("SELECT count(*) FROM payment WHERE idempotency_key = :k"),
@@ -227,8 +243,12 @@ def test_declined_card_on_the_page(app, engine) -> None:  # type: ignore[no-unty
     html = client.get("/taxes?year=2026&lang=en").get_data(as_text=True)
     form = re.search(r'<form method="post" action="/taxes/pay".*?</form>', html, re.S).group(0)
     fields = dict(re.findall(r'name="([a-z_]+)" (?:inputmode="numeric" )?(?:autocomplete="[^"]+" )?value="([^"]*)"', form))
-    fields["card_number"] = "8600 0000 0000 0002"
+    fields["card_number"] = "8600 0000 0000 0023"
+    fields["step"] = "confirm"
     try:
+        luhn = client.post("/taxes/pay?lang=en", data=dict(fields, step="check",
+                                                           card_number="8600 0000 0000 0024"))
+        assert luhn.status_code == 400 and "check the digits" in luhn.get_data(as_text=True)
         r = client.post("/taxes/pay?lang=en", data=fields)
         assert r.status_code == 402
         assert "Payment failed: card declined" in r.get_data(as_text=True)

@@ -78,7 +78,7 @@ def test_revoke_sessions_cli_and_password_change(app, settings, user) -> None:  
     thief = app.test_client()
     _copy(b, thief)
     token = _csrf(a, "/account")
-    r = a.post("/account/password", data={"csrf_token": token, "current_password": PASSWORD,
+    r = a.post("/account/password?lang=en", data={"csrf_token": token, "current_password": PASSWORD,
                                            "new_password": "another-pass-1",
                                            "new_password2": "another-pass-1"})
     assert r.status_code == 200 and "signed out everywhere else" in r.get_data(as_text=True)
@@ -144,7 +144,7 @@ def test_backoff_per_account_and_address_and_audit(app, engine, user) -> None:  
     assert login(app.test_client(), user, addr=owner).status_code == 302
     # After the wait, the attacker's address may try again (backoff, not a lock-out).
     with engine.begin() as conn:
-        conn.execute(text("UPDATE login_attempt SET at = at - interval '5 seconds'"
+        conn.execute(text("UPDATE login_attempt SET at = at - interval '30 seconds'"
                           " WHERE username = :u"), {"u": user})
     assert login(c, user, "wrong-guess", addr=attacker).status_code == 401
     assert login(c, user, "wrong-guess", addr=attacker).status_code == 429
@@ -255,3 +255,24 @@ def test_required_roles_enrol_at_next_sign_in(settings, user) -> None:  # type: 
     # Next sign-in asks for the code.
     r = login(app.test_client(), user)
     assert r.status_code == 200 and 'name="code"' in r.get_data(as_text=True)
+
+
+def test_live_stream_keys_end_with_the_session(app, engine, settings, user) -> None:  # type: ignore[no-untyped-def]
+    from web.situation_live import Who, valid_keys
+
+    c = app.test_client()
+    login(c, user)
+    with c.session_transaction() as s:
+        key = sessions.session_key(s["sid"])
+    with engine.connect() as conn:
+        acc = conn.execute(text("SELECT id FROM account WHERE username = :u"), {"u": user}).scalar()
+    who, token_who = Who(acc, key), Who(acc, None)
+    assert valid_keys(engine, [who, token_who], settings) == {who, token_who}
+    c.get("/logout")
+    assert valid_keys(engine, [who, token_who], settings) == {token_who}
+
+
+def test_anonymous_responses_stay_cacheable(client) -> None:  # type: ignore[no-untyped-def]
+    r = client.get("/ogc/collections/parcels/tiles/WebMercatorQuad/14/6134/11006?f=mvt")
+    assert "Cookie" not in r.headers.get("Vary", "")
+    assert "no-store" not in r.headers.get("Cache-Control", "")

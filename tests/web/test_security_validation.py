@@ -79,3 +79,9 @@ def test_edge_hook_bounds_bodies(client) -> None:  # type: ignore[no-untyped-def
     r = client.post("/ogc/collections/parcels/items", data='{"type": "Feature", "x": NaN}',
                     content_type="application/json")
     assert r.status_code == 400
+
+
+def test_invalid_utf8_in_a_urlencoded_form(client) -> None:  # type: ignore[no-untyped-def]
+    r = client.post("/login", data="username=%ff%fe&password=x",
+                    content_type="application/x-www-form-urlencoded")
+    assert r.status_code == 400 and "UTF-8" in r.get_data(as_text=True)

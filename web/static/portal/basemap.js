@@ -17,6 +17,21 @@
     } catch (e) { return false; }
   }
 
+  // Land-use colours: one table for the map and its legend.
+  var USE_COLORS = [
+    ["individual_housing", "#fbf3d5"], ["multi_apartment", "#f6dfc4"], ["commercial", "#f4cfd0"],
+    ["office", "#e9d4ee"], ["industrial", "#dcd6e8"], ["public", "#d6e6f5"],
+    ["recreation", "#cfe8c6"], ["agriculture", "#e3eec2"]
+  ];
+  var OTHER_COLOR = "#f2f0ea";
+
+  function useColorExpression() {
+    var e = ["match", ["get", "permitted_use"]];
+    USE_COLORS.forEach(function (p) { e.push(p[0], p[1]); });
+    e.push(OTHER_COLOR);
+    return e;
+  }
+
   function style(o) {
     o = o || {};
     var sources = {
@@ -30,11 +45,7 @@
       { id: "district-fill", type: "fill", source: "districts", "source-layer": "districts",
         paint: { "fill-color": "#e8e2d2", "fill-opacity": ["interpolate", ["linear"], ["zoom"], 10, 1, 15, 0.4] } },
       { id: "parcel-fill", type: "fill", source: "parcels", "source-layer": "parcels", minzoom: 14,
-        paint: { "fill-color": ["match", ["get", "permitted_use"],
-            "individual_housing", "#fbf3d5", "multi_apartment", "#f6dfc4",
-            "commercial", "#f4cfd0", "office", "#e9d4ee", "industrial", "#dcd6e8",
-            "public", "#d6e6f5", "recreation", "#cfe8c6", "agriculture", "#e3eec2",
-            "#f2f0ea"], "fill-opacity": 0.95 } },
+        paint: { "fill-color": useColorExpression(), "fill-opacity": 0.95 } },
       { id: "parcel-line", type: "line", source: "parcels", "source-layer": "parcels", minzoom: 14,
         paint: { "line-color": "#9a8f7a", "line-width": ["interpolate", ["linear"], ["zoom"], 14, 0.3, 18, 1.2] } },
       { id: "building-fill", type: "fill", source: "buildings", "source-layer": "buildings", minzoom: 15,
@@ -64,5 +75,6 @@
              sources: sources, layers: layers };
   }
 
-  window.cadastreBasemap = { style: style, supported: supported, tiles: tiles };
+  window.cadastreBasemap = { style: style, supported: supported, tiles: tiles,
+                             USE_COLORS: USE_COLORS, OTHER_COLOR: OTHER_COLOR };
 })();

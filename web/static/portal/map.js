@@ -1,5 +1,5 @@
 /* Citizen portal map: MapLibre GL JS on our own OGC API vector tiles, no outside requests.
- * Basemap = our layers (districts, parcels, buildings); labels from glyph PBFs we serve
+ * Basemap = our layers (basemap.js: districts, parcels, buildings, streets); labels from glyph PBFs we serve
  * (web/static/portal/glyphs, made by scripts/make_glyphs.py). The URL hash keeps the view. */
 (function () {
   "use strict";
@@ -8,58 +8,48 @@
   var origin = window.location.origin;
   var portal = (window.portal = { highlighted: null, ready: false });
 
-  function tiles(id) {
-    return [origin + "/ogc/collections/" + id + "/tiles/WebMercatorQuad/{z}/{y}/{x}?f=mvt"];
-  }
+  // The basemap (districts, parcels by land use, buildings, named streets) is shared with the
+  // report and tracking pages; this page adds district names, parcel labels and the highlight.
+  var style = window.cadastreBasemap.style({ lang: cfg.lang, attribution: t.attribution, streets: true });
+  style.sources["district-labels"] = { type: "geojson", data: origin + "/api/districts/labels" };
+  style.sources.highlight = { type: "geojson", data: { type: "FeatureCollection", features: [] } };
+  style.layers.push(
+    { id: "highlight-fill", type: "fill", source: "highlight",
+      paint: { "fill-color": "#ffbf47", "fill-opacity": 0.45 } },
+    { id: "highlight-line", type: "line", source: "highlight",
+      paint: { "line-color": "#b3261e", "line-width": 3 } },
+    // At high zoom each parcel shows its plot number (the last part of the cadastral number);
+    // the selected parcel shows its full number.
+    { id: "parcel-label", type: "symbol", source: "parcels", "source-layer": "parcels", minzoom: 17,
+      layout: { "text-field": ["slice", ["get", "cadastral_number"], 15], "text-font": ["DejaVuSans"],
+                "text-size": ["interpolate", ["linear"], ["zoom"], 17, 10, 19, 13],
+                "text-max-width": 20, "symbol-placement": "point" },
+      paint: { "text-color": "#3b3226", "text-halo-color": "#ffffff", "text-halo-width": 1.2 } },
+    { id: "highlight-label", type: "symbol", source: "highlight", minzoom: 14,
+      layout: { "text-field": ["get", "cadastral_number"], "text-font": ["DejaVuSans-Bold"],
+                "text-size": 13, "text-allow-overlap": true, "text-ignore-placement": true },
+      paint: { "text-color": "#7a1a14", "text-halo-color": "#ffffff", "text-halo-width": 2 } },
+    { id: "district-label", type: "symbol", source: "district-labels", maxzoom: 15,
+      layout: { "text-field": ["get", cfg.lang === "ru" ? "name_ru" : "name"], "text-font": ["DejaVuSans-Bold"],
+                "text-size": ["interpolate", ["linear"], ["zoom"], 9, 9, 11, 12, 14, 16],
+                "text-transform": "uppercase", "text-letter-spacing": 0.03,
+                "text-max-width": 7, "text-padding": 1 },
+      paint: { "text-color": "#2d2a26", "text-halo-color": "#ffffff", "text-halo-width": 1.5 } });
 
-  var style = {
-    version: 8,
-    name: "Tashkent cadastre",
-    glyphs: origin + "/static/portal/glyphs/{fontstack}/{range}.pbf",
-    sources: {
-      districts: { type: "vector", tiles: tiles("districts"), minzoom: 0, maxzoom: 14,
-                   attribution: t.attribution },
-      parcels: { type: "vector", tiles: tiles("parcels"), minzoom: 14, maxzoom: 16 },
-      buildings: { type: "vector", tiles: tiles("buildings"), minzoom: 15, maxzoom: 16 },
-      "district-labels": { type: "geojson", data: origin + "/api/districts/labels" },
-      highlight: { type: "geojson", data: { type: "FeatureCollection", features: [] } }
-    },
-    layers: [
-      { id: "background", type: "background", paint: { "background-color": "#f3efe6" } },
-      { id: "district-fill", type: "fill", source: "districts", "source-layer": "districts",
-        paint: { "fill-color": "#e8e2d2", "fill-opacity": ["interpolate", ["linear"], ["zoom"], 10, 1, 15, 0.4] } },
-      { id: "parcel-fill", type: "fill", source: "parcels", "source-layer": "parcels", minzoom: 14,
-        paint: {
-          "fill-color": ["match", ["get", "permitted_use"],
-            "individual_housing", "#fbf3d5", "multi_apartment", "#f6dfc4",
-            "commercial", "#f4cfd0", "office", "#e9d4ee", "industrial", "#dcd6e8",
-            "public", "#d6e6f5", "recreation", "#cfe8c6", "agriculture", "#e3eec2",
-            "#f2f0ea"],
-          "fill-opacity": 0.95 } },
-      { id: "parcel-line", type: "line", source: "parcels", "source-layer": "parcels", minzoom: 14,
-        paint: { "line-color": "#9a8f7a", "line-width": ["interpolate", ["linear"], ["zoom"], 14, 0.3, 18, 1.2] } },
-      { id: "building-fill", type: "fill", source: "buildings", "source-layer": "buildings", minzoom: 15,
-        paint: { "fill-color": "#c9b8a3", "fill-outline-color": "#8c7a66" } },
-      { id: "district-line", type: "line", source: "districts", "source-layer": "districts",
-        paint: { "line-color": "#5b5346", "line-dasharray": [3, 2],
-                 "line-width": ["interpolate", ["linear"], ["zoom"], 9, 1, 15, 2.5] } },
-      { id: "highlight-fill", type: "fill", source: "highlight",
-        paint: { "fill-color": "#ffbf47", "fill-opacity": 0.45 } },
-      { id: "highlight-line", type: "line", source: "highlight",
-        paint: { "line-color": "#b3261e", "line-width": 3 } },
-      { id: "parcel-label", type: "symbol", source: "parcels", "source-layer": "parcels", minzoom: 17,
-        layout: { "text-field": ["get", "cadastral_number"], "text-font": ["DejaVuSans"],
-                  "text-size": ["interpolate", ["linear"], ["zoom"], 17, 10, 19, 13],
-                  "text-max-width": 20, "symbol-placement": "point" },
-        paint: { "text-color": "#3b3226", "text-halo-color": "#ffffff", "text-halo-width": 1.2 } },
-      { id: "district-label", type: "symbol", source: "district-labels", maxzoom: 15,
-        layout: { "text-field": ["get", cfg.lang === "ru" ? "name_ru" : "name"], "text-font": ["DejaVuSans-Bold"],
-                  "text-size": ["interpolate", ["linear"], ["zoom"], 9, 9, 11, 12, 14, 16],
-                  "text-transform": "uppercase", "text-letter-spacing": 0.03,
-                  "text-max-width": 7, "text-padding": 1 },
-        paint: { "text-color": "#2d2a26", "text-halo-color": "#ffffff", "text-halo-width": 1.5 } }
-    ]
-  };
+  // ---- land-use legend (colours from the basemap, names from the server) -----------------
+  var legend = document.getElementById("map-legend-list");
+  if (legend && cfg.uses) {
+    var names = {};
+    cfg.uses.forEach(function (u) { names[u.code] = u.name; });
+    window.cadastreBasemap.USE_COLORS.forEach(function (p) {
+      if (!names[p[0]]) { return; }
+      var li = document.createElement("li");
+      var sw = document.createElement("span"); sw.className = "swatch"; sw.style.background = p[1];
+      li.appendChild(sw); li.appendChild(document.createTextNode(names[p[0]]));
+      li.dataset.use = p[0];
+      legend.appendChild(li);
+    });
+  }
 
   function supported() {
     try {

@@ -24,6 +24,8 @@
   const EVENT_LABELS = { created: "Created", status: "Status changed", assigned: "Assigned",
     moved: "Moved", recategorized: "Category changed", priority: "Priority changed",
     merged: "Merged", merged_in: "Merged in", snapshot: "Snapshot" };
+  const SOURCE_LABELS = { open311: "Open311", dashboard: "Dashboard", qgis: "QGIS", sql: "Database (SQL)",
+    phone: "Phone call", camera: "Camera", demo: "Demo data", "import": "Import", portal: "Citizen portal" };
   const WINDOW_MS = { "1h": 3600e3, "24h": 86400e3, "7d": 7 * 86400e3 };
   const LOCALES = { uz: "uz-Latn-UZ", ru: "ru-RU", en: "en-GB" };
   const dateFmt = new Intl.DateTimeFormat(LOCALES[cfg.lang] || "en-GB", {
@@ -303,9 +305,9 @@
     deadline.append(countdown(d));
     const rows = [[T("Priority"), "P" + d.priority], [T("Reported"), fmtTime(d.reported_at)], [T("Deadline"), deadline],
       [T("District"), d.district], [T("Parcel"), d.parcel_number ? d.parcel_number + (d.parcel_address ? " · " + d.parcel_address : "") : "—"],
-      [T("Building"), d.building_number ? d.building_number + " · " + d.building_use + ", " + d.building_floors + " " + T("floors") : "—"],
+      [T("Building"), d.building_number ? d.building_number + " · " + T(d.building_use) + ", " + d.building_floors + " " + T("floors") : "—"],
       [T("Service"), d.service ? d.service + (d.service_phone ? " · " + d.service_phone : "") : "—"],
-      [T("Source"), d.source], [T("Title"), d.title || "—"]];
+      [T("Source"), T(SOURCE_LABELS[d.source] || d.source)], [T("Title"), d.title || "—"]];
     if (d.possible_duplicate_of) rows.push([T("Possible duplicate of"), "#" + d.possible_duplicate_of]);
     if (d.duplicate_of) rows.push([T("Duplicate of"), "#" + d.duplicate_of]);
     for (const [k, v] of rows) {

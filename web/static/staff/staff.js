@@ -75,6 +75,43 @@
   }
   form.addEventListener("input", function () { confirmBtn.disabled = true; });
 
+  // Owners and shares before and after, side by side (labels come from the server).
+  var detail = document.getElementById("preview-detail");
+  function node(tag, text, cls) {
+    var e = document.createElement(tag);
+    if (text != null) e.textContent = text;
+    if (cls) e.className = cls;
+    return e;
+  }
+  function parcelCard(p, L, side) {
+    var card = node("div", null, "pv-parcel");
+    var h = node("h4", p.cadastral_number);
+    if (side === "before" && p.retired) h.append(node("span", " — " + L.retired, "pv-retired"));
+    if (side === "after" && p.new) h.append(node("span", " (" + L["new"] + ")", "pv-new"));
+    card.append(h, node("p", L.area + ": " + p.area_m2 + " m² · " + p.land_category + " · " + p.permitted_use, "small"));
+    card.append(node("h5", L.owners));
+    var ul = node("ul", null, "pv-owners");
+    p.owners.forEach(function (o) { ul.append(node("li", o.name + " — " + o.share)); });
+    if (!p.owners.length) ul.append(node("li", L.none));
+    card.append(ul, node("h5", L.other));
+    var ol = node("ul", null, "pv-other");
+    p.other.forEach(function (o) { ol.append(node("li", o.label + (o.name ? " — " + o.name : "") + (o.registration_number ? " · " + o.registration_number : ""))); });
+    if (!p.other.length) ol.append(node("li", L.none));
+    card.append(ol);
+    return card;
+  }
+  function showPreview(pv) {
+    var L = pv.labels;
+    var before = node("div", null, "pv-col"); before.dataset.side = "before";
+    before.append(node("h3", L.before));
+    pv.before.forEach(function (p) { before.append(parcelCard(p, L, "before")); });
+    var after = node("div", null, "pv-col"); after.dataset.side = "after";
+    after.append(node("h3", L.after));
+    pv.after.forEach(function (p) { after.append(parcelCard(p, L, "after")); });
+    detail.replaceChildren(before, after);
+    detail.hidden = false;
+  }
+
   document.getElementById("preview").addEventListener("click", function () {
     var data = new FormData(form);
     msg.textContent = "…";
@@ -88,11 +125,14 @@
         msg.className = "error";
         msg.textContent = res.body.description || "error";
         map.getSource("preview").setData(empty);
+        detail.hidden = true;
         confirmBtn.disabled = true;
         return;
       }
       msg.className = "";
-      msg.textContent = res.body.result.message;
+      var pv = res.body.preview;
+      msg.textContent = pv ? pv.sentence : res.body.result.message;
+      if (pv) showPreview(pv);
       map.getSource("preview").setData(res.body.geojson);
       var b = bounds(res.body.geojson);
       if (!b.isEmpty()) map.fitBounds(b, { padding: 60, duration: 0 });
