@@ -42,6 +42,8 @@ class Settings:
     replica_stickiness: float = 5.0
     """Seconds a client that has just written keeps reading from the primary."""
     pool_size: int = 5
+    metrics_allow: str = "127.0.0.0/8,::1/128"
+    """Comma-separated addresses/CIDRs that may read ``/metrics``."""
     """Database connections kept per engine and worker process."""
     host: str = "127.0.0.1"
     port: int = 5000
@@ -153,6 +155,10 @@ class Settings:
             self.trusted_networks()
         except ValueError as exc:
             problems.append(f"CADASTRE_TRUSTED_PROXIES: {exc}")
+        try:
+            self.metrics_networks()
+        except ValueError as exc:
+            problems.append(f"CADASTRE_METRICS_ALLOW: {exc}")
         for u in self.replicas():
             if not u.startswith(("postgresql", "postgres")):
                 problems.append("CADASTRE_REPLICA_URLS must be postgresql:// URLs")
@@ -163,6 +169,11 @@ class Settings:
         """``CADASTRE_TRUSTED_PROXIES`` parsed into networks (a bare address is a /32 or /128)."""
         return [ipaddress.ip_network(x.strip(), strict=False)
                 for x in self.trusted_proxies.split(",") if x.strip()]
+
+    def metrics_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        """``CADASTRE_METRICS_ALLOW`` parsed into networks."""
+        return [ipaddress.ip_network(x.strip(), strict=False)
+                for x in self.metrics_allow.split(",") if x.strip()]
 
     def hosts_allowed(self) -> list[str]:
         """``CADASTRE_ALLOWED_HOSTS`` in lower case."""

@@ -69,9 +69,7 @@ _REGISTRY.register(_POOLS)
 def init_app(app: Flask) -> None:
     """Time every request and serve ``/metrics``."""
     _POOLS.databases.add(app.extensions["cadastre_db"])
-    allow = [ipaddress.ip_network(x.strip(), strict=False) for x in
-             os.environ.get("CADASTRE_METRICS_ALLOW", "127.0.0.0/8,::1/128").split(",")
-             if x.strip()]
+    allow = app.extensions["cadastre_settings"].metrics_networks()
 
     @app.before_request
     def _start() -> None:
