@@ -126,14 +126,12 @@ PAYEE = Payee(name="Toshkent shahar Davlat soliq boshqarmasi (mahalliy byudjet)"
 """The payee of property and land tax in Tashkent (demo bank details)."""
 
 
-def preview(c: Connection, *, assessment_id: int, party_id: int, amount: Any,
-            card_number: str, provider_name: str = "sandbox") -> dict[str, Any]:
-    """The "check your payment" summary: what, to whom, how much, from which card — checked
-    like :func:`pay` but charging nothing and storing nothing."""
-    value = parse_amount(amount)
-    digits = card_digits(card_number)
-    prov = provider(provider_name)
-    a = c.execute(text("SELECT * FROM tax_assessment WHERE id = :i"),
+def _outstanding(c: Connection, assessment_id: int, party_id: int, value: Decimal,
+                 lock: bool = False) -> tuple[Any, Decimal]:
+    """The party's assessment and what is still owed on it, refusing a paid one or an amount
+    above it (``lock``: hold the assessment row until the payment is written)."""
+    a = c.execute(text("SELECT * FROM tax_assessment WHERE id = :i"
+                       + (" FOR UPDATE" if lock else "")),
                   {"i": assessment_id}).mappings().first()
     if a is None or a["party_id"] != party_id:
         raise NotFound("no such tax assessment for you")
@@ -145,6 +143,17 @@ def preview(c: Connection, *, assessment_id: int, party_id: int, amount: Any,
         raise Conflict("this tax is already paid")
     if value > outstanding:
         raise InvalidInput(f"amount is above what is owed ({outstanding:.0f} UZS)")
+    return a, outstanding
+
+
+def preview(c: Connection, *, assessment_id: int, party_id: int, amount: Any,
+            card_number: str, provider_name: str = "sandbox") -> dict[str, Any]:
+    """The "check your payment" summary: what, to whom, how much, from which card — checked
+    like :func:`pay` but charging nothing and storing nothing."""
+    value = parse_amount(amount)
+    digits = card_digits(card_number)
+    prov = provider(provider_name)
+    a, outstanding = _outstanding(c, assessment_id, party_id, value)
     return {"assessment_id": assessment_id, "kind": a["kind"], "year": a["year"],
             "cadastral_number": a["cadastral_number"], "due_date": a["due_date"],
             "assessed": Decimal(a["amount"]), "outstanding": outstanding, "amount": value,
@@ -169,18 +178,7 @@ def pay(engine: Engine, *, assessment_id: int, party_id: int, account_id: int | 
         existing = _by_key(c, idempotency_key)
         if existing is not None:
             return _repeat(existing, party_id)
-        a = c.execute(text("SELECT * FROM tax_assessment WHERE id = :i FOR UPDATE"),
-                      {"i": assessment_id}).mappings().first()
-        if a is None or a["party_id"] != party_id:
-            raise NotFound("no such tax assessment for you")
-        paid = c.execute(text("SELECT coalesce(sum(amount), 0) FROM payment WHERE assessment_id"
-                              " = :i AND status IN ('succeeded', 'pending')"),
-                         {"i": assessment_id}).scalar_one()
-        outstanding = Decimal(a["amount"]) - Decimal(paid)
-        if outstanding <= 0:
-            raise Conflict("this tax is already paid")
-        if value > outstanding:
-            raise InvalidInput(f"amount is above what is owed ({outstanding:.0f} UZS)")
+        a, outstanding = _outstanding(c, assessment_id, party_id, value, lock=True)
         row = c.execute(text("""
             INSERT INTO payment (idempotency_key, assessment_id, account_id, party_id, amount,
                                  provider, card_last4)
