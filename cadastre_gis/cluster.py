@@ -271,7 +271,7 @@ class Cluster:
         if pidfile.exists():
             # pg_ctl status said no server: the pid file is stale (crash, reboot, kill -9).
             pid = self._pid()
-            if pid is None or not _alive(pid) or not _is_postgres(pid):
+            if pid is None or not pid_alive(pid) or not _is_postgres(pid):
                 pidfile.unlink()
         port = self.port()
         if not _port_free(port):
@@ -357,14 +357,19 @@ def _port_free(port: int) -> bool:
     return True
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie, exited but not yet reaped, counts as gone)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 def _is_postgres(pid: int) -> bool:

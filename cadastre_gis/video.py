@@ -27,6 +27,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from .cluster import pid_alive
 from .errors import InvalidInput, NotFound
 
 SEGMENT = re.compile(r"^seg[0-9]{5}\.ts$")
@@ -73,18 +74,6 @@ def source_args(source: str, data_dir: Path) -> list[str]:
     return ["-re", "-stream_loop", "-1", "-i", str(path)]
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie (exited, not yet reaped by its parent) counts as gone
-        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return True
 
 
 class HlsRelay:
@@ -121,7 +110,7 @@ class HlsRelay:
             pid = int((self._dir(camera_id) / "pid").read_text().strip())
         except (OSError, ValueError):
             return None
-        return pid if _alive(pid) else None
+        return pid if pid_alive(pid) else None
 
     def running(self) -> dict[int, int]:
         """Camera id → ffmpeg pid of every running relay."""
@@ -252,7 +241,7 @@ class HlsRelay:
                     proc.wait(timeout=5)
             elif pid:
                 for _ in range(50):
-                    if not _alive(pid):
+                    if not pid_alive(pid):
                         break
                     time.sleep(0.1)
                 else:
