@@ -64,7 +64,11 @@ def options(settings: Settings, host: str, port: int, workers: int) -> dict[str,
         # its own greenlet, so this only catches a process that stopped scheduling
         "timeout": 120,
         "graceful_timeout": 5,
-        "keepalive": 5,
+        # Idle keep-alive connections cost a greenlet each, not a thread; keeping them longer
+        # than clients and proxies do (60 s is the common idle timeout) means the client
+        # closes first, so a pooled connection is never reused just as the server drops it
+        # ("connection closed without response" under a mixed load with think times).
+        "keepalive": 75,
         # one shared $HOME/.gunicorn/gunicorn.ctl would be fought over by several servers
         # on one machine (tests, benchmarks, data dirs side by side); nothing here uses it
         "control_socket_disable": True,
