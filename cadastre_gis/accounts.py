@@ -13,6 +13,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+from . import clock
 from .db import get_engine, transaction
 from .errors import Conflict, InvalidInput, NotAuthenticated, NotFound
 from .pinfl import check_pinfl
@@ -71,8 +72,6 @@ def add_user(settings: Settings, username: str, role: str, password: str, *,
         raise InvalidInput("user name: 3-64 letters, digits or _ . @ -")
     if len(password) < 8:
         raise InvalidInput("password must have at least 8 characters")
-    if pinfl is not None:
-        pinfl = check_pinfl(pinfl)
     if role == "citizen" and not pinfl:
         raise InvalidInput("a citizen account needs --pinfl")
     if role == "registrar" and not districts and not all_districts:
@@ -84,23 +83,24 @@ def add_user(settings: Settings, username: str, role: str, password: str, *,
         raise InvalidInput("--district and --all-districts are for registrar accounts")
 
     def _do(c: Connection) -> dict[str, Any]:
+        p = check_pinfl(pinfl, clock.today(c)) if pinfl is not None else None
         if c.execute(text("SELECT 1 FROM account WHERE username = :u"), {"u": username}).first():
             raise Conflict(f"account {username} already exists")
         district_ids = resolve_districts(c, districts or [])
         if all_districts:
             district_ids = list(c.execute(text("SELECT id FROM district ORDER BY id")).scalars())
         party_id = None
-        if pinfl:
+        if p:
             party_id = c.execute(text("SELECT id FROM party WHERE pinfl = :p"),
-                                 {"p": pinfl}).scalar()
+                                 {"p": p}).scalar()
         row = c.execute(text(
             "INSERT INTO account (username, password_hash, role, full_name, pinfl, party_id,"
             " district_ids) VALUES (:u, :h, :r, :f, :p, :party, :d) RETURNING id"),
             {"u": username, "h": hash_password(password), "r": role, "f": full_name,
-             "p": pinfl, "party": party_id, "d": district_ids}).scalar_one()
+             "p": p, "party": party_id, "d": district_ids}).scalar_one()
         notes = []
-        if pinfl and party_id is None:
-            notes.append(f"note: no party with PINFL {pinfl} yet; the account will see no property")
+        if p and party_id is None:
+            notes.append(f"note: no party with PINFL {p} yet; the account will see no property")
         return {"id": row, "username": username, "role": role, "districts": district_ids,
                 "party_id": party_id, "notes": notes}
 

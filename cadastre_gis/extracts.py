@@ -26,7 +26,7 @@ from shapely.geometry.polygon import orient
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from . import signing
+from . import clock, signing
 from .cadastral import PARCEL_NUMBER
 from .errors import InvalidCadastralNumber, InvalidInput, NotFound
 from .schema import SRID
@@ -450,7 +450,7 @@ def issue(conn: Connection, settings: Settings, *, account: dict[str, Any], cada
     why = check_purpose(purpose)
     out = check_format(fmt)
     # the registry clock: an extract "as of now" sees the state the registry holds now
-    issued_at = conn.execute(text("SELECT cadastre_now()")).scalar_one().astimezone(UTC).replace(microsecond=0)
+    issued_at = clock.now(conn).astimezone(UTC).replace(microsecond=0)
     t = parse_as_of(as_of, now=issued_at)
     body = assemble(conn, number, t)
     ext_no = _new_number(conn, issued_at.year)
@@ -678,7 +678,7 @@ def active_encumbrances(conn: Connection, number: str) -> dict[str, Any]:
               "document": {"kind": r.doc_kind, "number": r.doc_number,
                            "issued_on": _day(r.doc_issued_on)} if r.doc_kind else None}
              for r in rows]
-    checked_at = conn.execute(text("SELECT cadastre_now()")).scalar_one().astimezone(UTC)
+    checked_at = clock.now(conn).astimezone(UTC)
     return {"cadastral_number": number, "checked_at": _iso(checked_at),
             "arrested": any(i["kind"] == "arrest" for i in items),
             "mortgaged": any(i["kind"] == "mortgage" for i in items),

@@ -30,8 +30,9 @@ def birth_date(pinfl: str) -> date | None:
         return None
 
 
-def check_pinfl(pinfl: str, today: date | None = None) -> str:
-    """Return the PINFL or raise InvalidInput saying what is wrong with it."""
+def check_pinfl(pinfl: str, today: date) -> str:
+    """Return the PINFL or raise InvalidInput saying what is wrong with it (``today``: the
+    registry's clock, so a birth date is judged on the same day the registry keeps)."""
     p = (pinfl or "").strip() if isinstance(pinfl, str) else ""
     if not re.fullmatch(r"[0-9]{14}", p):
         raise InvalidInput("PINFL must be 14 digits")
@@ -40,6 +41,6 @@ def check_pinfl(pinfl: str, today: date | None = None) -> str:
     born = birth_date(p)
     if born is None:
         raise InvalidInput(f"PINFL {p}: digits 2-7 must be a birth date DDMMYY")
-    if born > (today or date.today()):
+    if born > today:
         raise InvalidInput(f"PINFL {p}: the birth date {born.isoformat()} is in the future")
     return p

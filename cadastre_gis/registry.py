@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+from . import clock
 from .cadastral import PARCEL_NUMBER
 from .errors import (
     ArrestActive,
@@ -92,18 +93,8 @@ class Result:
 
 
 # ---------------------------------------------------------------------------------------
-# The registry clock and retired units
+# Retired units
 # ---------------------------------------------------------------------------------------
-def registry_today(conn: Connection) -> date:
-    """Today on the registry's clock (``cadastre_today()``: Tashkent's calendar day)."""
-    return conn.execute(text("SELECT cadastre_today()")).scalar_one()
-
-
-def registry_now(conn: Connection) -> Any:
-    """Now on the registry's clock (``cadastre_now()``)."""
-    return conn.execute(text("SELECT cadastre_now()")).scalar_one()
-
-
 def retired_message(conn: Connection, table: str, ref: int | str) -> str | None:
     """When ``ref`` (id or number) names a retired parcel/building (and no active one), say so.
 
@@ -685,7 +676,7 @@ def _party(c: Connection, ref: Any, create: bool = True) -> int:
         pid = c.execute(text("SELECT id FROM party WHERE pinfl = :v"), {"v": code}).scalar()
         if pid is not None:
             return int(pid)
-        check_pinfl(code, registry_today(c))  # a new or mistyped PINFL must be plausible
+        check_pinfl(code, clock.today(c))  # a new or mistyped PINFL must be plausible
     elif re.fullmatch(r"[0-9]{9}", code):
         col = "inn"
         kind = str(info["kind"]) if info.get("kind") in ("organization", "state") \
@@ -886,7 +877,7 @@ def register_encumbrance(conn: Connection, number: str, kind: str, *, party: Any
 
     def op(c: Connection) -> Result:
         parcel = _lock_parcels(c, [number], account)[0]
-        s_on = s_given or registry_today(c)
+        s_on = s_given or clock.today(c)
         if e_on and e_on < s_on:
             raise InvalidInput("ends_on is before starts_on")
         pid = _party(c, party) if party is not None else None

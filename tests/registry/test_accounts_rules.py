@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import date
 
 import pytest
 from click.testing import CliRunner
@@ -21,14 +22,15 @@ from .test_staff import login as staff_login
 
 
 def test_pinfl_structure() -> None:
+    today = date(2026, 12, 3)
     assert str(birth_date("31502901230011")) == "1990-02-15"
     assert str(birth_date("61201051230011")) == "2005-01-12"
-    assert check_pinfl(" 41203851230022 ") == "41203851230022"
+    assert check_pinfl(" 41203851230022 ", today) == "41203851230022"
     for bad, why in (("3150290123001", "14 digits"), ("3150290123001x", "14 digits"),
                      ("71502901230011", "first digit"), ("33102901230011", "birth date"),
                      ("31513901230011", "birth date"), ("63112991230011", "future")):
         with pytest.raises(InvalidInput, match=why):
-            check_pinfl(bad)
+            check_pinfl(bad, today)
 
 
 def test_registrar_needs_districts_or_all(settings, db: Connection) -> None:  # type: ignore[no-untyped-def]
