@@ -27,7 +27,32 @@ def _settings() -> Settings:
     return s
 
 
-@click.group()
+class _Commands(click.Group):
+    """The commands, with those other packages declare loaded only when asked for.
+
+    They register through the ``cadastre_gis.commands`` entry-point group, so this package
+    never imports ``web`` or ``loaders`` (dependencies point one way); ``cadastre-gis load``
+    does not import the web application, nor ``serve`` the loaders.
+    """
+
+    def _plugins(self) -> dict[str, object]:
+        from importlib.metadata import entry_points
+
+        return {ep.name: ep for ep in entry_points(group="cadastre_gis.commands")
+                if ep.name not in self.commands}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *self._plugins()})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands:
+            ep = self._plugins().get(cmd_name)
+            if ep is not None:
+                self.add_command(ep.load(), cmd_name)  # type: ignore[attr-defined]
+        return self.commands.get(cmd_name)
+
+
+@click.group(cls=_Commands)
 def cli() -> None:
     """Tashkent cadastre & situation-center platform."""
 
@@ -345,22 +370,8 @@ def tokens_revoke(prefix: str) -> None:
     click.echo(f"revoked {n} token(s)")
 
 
-def _register_plugins() -> None:
-    """Attach the commands other packages declare (loaders: load/export; web: serve/up).
-
-    They register through the ``cadastre_gis.commands`` entry-point group, so this package
-    never imports ``web`` or ``loaders`` (dependencies point one way).
-    """
-    from importlib.metadata import entry_points
-
-    for ep in entry_points(group="cadastre_gis.commands"):
-        if ep.name not in cli.commands:
-            cli.add_command(ep.load(), ep.name)
-
-
 def main() -> None:
     """Entry point of the console script."""
-    _register_plugins()
     try:
         cli(standalone_mode=True)
     except CadastreError as exc:

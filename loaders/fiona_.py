@@ -104,6 +104,9 @@ def cpg_encoding(text: str) -> str | None:
         return None
 
 
+_CYRILLIC_LETTER = re.compile("[\u0410-\u044fЁёЎўҚқҒғҲҳ]")
+
+
 def detect_dbf_encoding(dbf: Path) -> tuple[str, str]:
     """Guess a .dbf's code page: language driver byte, else UTF-8 validity, else letter counts."""
     with open(dbf, "rb") as fh:
@@ -114,12 +117,11 @@ def detect_dbf_encoding(dbf: Path) -> tuple[str, str]:
         fh.seek(header_len)
         sample = fh.read(2 << 20)
     ldid = head[29]
-    high = bytes(b for b in sample if b >= 0x80)
+    high = sample.translate(None, delete=bytes(range(0x80)))
 
     def score(enc: str) -> float:
         text = high.decode(enc, errors="replace")
-        good = sum(1 for ch in text if "\u0410" <= ch <= "\u044f" or ch in "ЁёЎўҚқҒғҲҳ")
-        return good / max(1, len(text))
+        return len(_CYRILLIC_LETTER.findall(text)) / max(1, len(text))
 
     declared = LDID.get(ldid)
     if declared in ("cp1251", "cp866"):

@@ -28,7 +28,7 @@ import shapely
 from psycopg2 import sql
 from psycopg2.extras import Json
 
-from cadastre_gis.db import copy_text, get_engine
+from cadastre_gis.db import copy_column, get_engine
 from cadastre_gis.errors import CadastreError, InvalidInput, from_db_error
 from cadastre_gis.schema import REFERENCE_TABLES
 from cadastre_gis.settings import Settings
@@ -353,21 +353,29 @@ def _stage(cur: Any, k: Kind, typed: dict[str, list[Any]], geoms: np.ndarray,
     idx = np.flatnonzero(ok)
     if not len(idx):
         return
-    hexes = shapely.to_wkb(shapely.set_srid(geoms[idx], SRID), hex=True, include_srid=True)
+    # binary WKB, then bytes.hex: a third of the time of GEOS's own hex writer
+    wkbs = shapely.to_wkb(shapely.set_srid(geoms[idx], SRID), include_srid=True)
     names = [c for c, _t in cols]
     columns = [typed.get(c) for c in names]
     parcel_col = typed.get("parcel")
-    # One text column per field, built column-wise, then joined row-wise: COPY text format.
+    # One text column per field, converted column-wise (db.copy_column), then joined
+    # row-wise: COPY text format.
+    everything = len(idx) == len(ok)
     na = ["\\N"] * len(idx)
-    text_cols = [[str(i + 1) for i in idx]]
+
+    def column(col: list[Any]) -> list[str]:
+        return copy_column(col if everything else [col[i] for i in idx])
+
+    text_cols = [(idx + 1).astype(str).tolist()]
     for col in [*columns, parcel_col]:
-        text_cols.append(na if col is None else [copy_text(col[i]) for i in idx])
+        text_cols.append(na if col is None else column(col))
     text_cols.append(na)
-    text_cols.append([copy_text(district_ids[i]) for i in idx])
+    text_cols.append(column(district_ids))
     text_cols.append(na)
-    text_cols.append(hexes.tolist())
+    text_cols.append(list(map(bytes.hex, wkbs)))
     buf = io.StringIO()
-    buf.writelines("\t".join(r) + "\n" for r in zip(*text_cols, strict=True))
+    buf.write("\n".join(map("\t".join, zip(*text_cols, strict=True))))
+    buf.write("\n")
     buf.seek(0)
     copy = sql.SQL("COPY load_stage (rn, {cols}, parcel_number, parcel_id, district_id, "
                    "existing_id, geom) FROM STDIN").format(

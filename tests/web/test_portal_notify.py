@@ -86,9 +86,8 @@ def test_unconfigured_channel_fails_clearly_without_sandbox(engine, settings) ->
 def test_cli_deliver_and_outbox(engine, settings, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     from click.testing import CliRunner
 
-    from cadastre_gis.cli import _register_plugins, cli
+    from cadastre_gis.cli import cli
 
-    _register_plugins()
     rep = reports.ReportInput("water", 69.2797, 41.3111, "Leak at the corner", consent=True,
                               contact=reports.Contact(phone="+998901234567"), lang="ru")
     with engine.begin() as c:
