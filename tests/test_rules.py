@@ -188,3 +188,69 @@ def test_district_filled_from_number(db: Connection) -> None:
     code = db.execute(text("SELECT d.code FROM parcel p JOIN district d ON d.id = p.district_id WHERE p.id = :i"),
                       {"i": pid}).scalar_one()
     assert code == "09"
+
+
+# ---- references, checked per statement (migration 0016) ----------------------------------
+
+def test_unknown_reference_rejected_naming_unit_and_value(db: Connection) -> None:
+    before = count(db, "SELECT count(*) FROM parcel")
+    msg = expect_error(
+        db, f"INSERT INTO parcel (cadastral_number, land_category, geom) VALUES"
+            f" ('10:09:77:01:01:0101', 'moon', {square(FAR_X, FAR_Y)})", None,
+        "parcel 10:09:77:01:01:0101: land_category 'moon' is not in land_category")
+    assert "violates foreign key" not in msg
+    expect_error(db, f"INSERT INTO parcel (cadastral_number, district_id, geom) VALUES"
+                     f" ('10:09:77:01:01:0102', 9999, {square(FAR_X, FAR_Y)})", None,
+                 "district_id '9999' is not in district")
+    expect_error(db, f"INSERT INTO parcel (cadastral_number, transaction_id, geom) VALUES"
+                     f" ('10:09:77:01:01:0103', -5, {square(FAR_X, FAR_Y)})", None,
+                 "transaction_id '-5' is not in registry_transaction")
+    assert count(db, "SELECT count(*) FROM parcel") == before
+    pid = insert_parcel(db, "10:09:77:01:01:0104", square(FAR_X, FAR_Y))
+    expect_error(db, "UPDATE parcel SET permitted_use = 'launch_pad' WHERE id = :i", {"i": pid},
+                 "permitted_use 'launch_pad' is not in permitted_use")
+    db.execute(text("UPDATE parcel SET address = 'kept' WHERE id = :i"), {"i": pid})
+    code = db.execute(text("SELECT code FROM building_use ORDER BY code LIMIT 1")).scalar_one()
+    expect_error(db, f"INSERT INTO building (cadastral_number, building_use, geom) VALUES"
+                     f" ('10:09:77:01:01:0104:0001', 'castle', {square(FAR_X + 2, FAR_Y + 2, 5)})",
+                 None, "building_use 'castle' is not in building_use")
+    assert code  # the value list itself is intact
+
+
+def test_referenced_codes_cannot_be_removed(db: Connection) -> None:
+    insert_parcel(db, "10:09:77:01:01:0105", square(FAR_X, FAR_Y))  # settlement, district 09
+    expect_error(db, "DELETE FROM land_category WHERE code = 'settlement'", None,
+                 "land_category code 'settlement' is still used by parcel")
+    expect_error(db, "UPDATE permitted_use SET code = 'housing' WHERE code = 'individual_housing'",
+                 None, "permitted_use code 'individual_housing' is still used by parcel")
+    expect_error(db, "DELETE FROM district WHERE code = '09'", None,
+                 "district id '")
+    expect_error(db, "TRUNCATE district CASCADE", None,
+                 "district cannot be emptied while building uses it")
+    # renaming a label is not removing a code
+    db.execute(text("UPDATE land_category SET name_en = name_en WHERE code = 'settlement'"))
+    assert count(db, "SELECT count(*) FROM land_category WHERE code = 'settlement'") == 1
+
+
+def test_audit_of_an_insert_points_at_the_kept_version(db: Connection) -> None:
+    db.execute(text("SELECT set_config('cadastre.actor', 'registrar:alice', true)"))
+    pid = insert_parcel(db, "10:09:77:01:01:0106", square(FAR_X, FAR_Y))
+    db.execute(text("UPDATE parcel SET address = 'first' WHERE id = :i"), {"i": pid})
+    db.execute(text("UPDATE parcel SET address = 'second' WHERE id = :i"), {"i": pid})
+    rows = db.execute(text(
+        "SELECT operation, after, cadastre_audit_image(id) AS image FROM audit_log"
+        " WHERE table_name = 'parcel' AND row_id = :i ORDER BY id"), {"i": pid}).mappings().all()
+    assert [r["operation"] for r in rows] == ["I", "U", "U"]
+    ins = rows[0]
+    assert ins["after"] == {"version": 1}
+    # version 1 as inserted: from parcel_history now, its lifespan open as it was then
+    assert ins["image"]["version"] == 1 and ins["image"]["address"] is None
+    assert ins["image"]["cadastral_number"] == "10:09:77:01:01:0106"
+    assert ins["image"]["valid_to"] is None and ins["image"]["geom"]
+    assert rows[2]["image"]["address"] == "second" == rows[2]["after"]["address"]
+    # a table without history keeps the full image of its inserts
+    doc = db.execute(text("INSERT INTO source_document (kind, number) VALUES ('other', 'A-1')"
+                          " RETURNING id")).scalar_one()
+    after = db.execute(text("SELECT after FROM audit_log WHERE table_name = 'source_document'"
+                            " AND row_id = :i"), {"i": doc}).scalar_one()
+    assert after["number"] == "A-1"

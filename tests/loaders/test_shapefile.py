@@ -72,10 +72,17 @@ def test_cp1251_sk42_shapefile_without_cpg(cli, spot, tmp_path: Path, load_engin
                        {"i": rep["transaction_id"]}).mappings().one()
         assert (tx["kind"], tx["dkind"], tx["file_name"]) == ("import", "import", "uchastki.shp")
         assert tx["actor"] == "surveyor-7" and tx["sha256"] == rep["file"]["sha256"]
-        actors = c.execute(text("SELECT DISTINCT actor FROM audit_log WHERE table_name = 'parcel' "
-                                "AND after->>'cadastral_number' LIKE :p"),
-                           {"p": f"10:{district_of(z)}:{z:02d}:%"}).scalars().all()
-        assert actors == ["surveyor-7"]
+        # each inserted parcel is audited; the audit row points at the version the table
+        # keeps (migration 0015), and cadastre_audit_image gives it back whole
+        audited = c.execute(text(
+            "SELECT a.actor, a.after, cadastre_audit_image(a.id) AS image FROM audit_log a"
+            " WHERE a.table_name = 'parcel' AND a.operation = 'I'"
+            " AND cadastre_audit_image(a.id)->>'cadastral_number' LIKE :p"),
+            {"p": f"10:{district_of(z)}:{z:02d}:%"}).mappings().all()
+        assert {a["actor"] for a in audited} == {"surveyor-7"}
+        assert len(audited) == rep["counts"]["inserted"]
+        assert all(a["after"] == {"version": 1} and a["image"]["version"] == 1
+                   and a["image"]["transaction_id"] == rep["transaction_id"] for a in audited)
         tids = c.execute(text("SELECT DISTINCT transaction_id FROM parcel WHERE "
                               "split_part(cadastral_number, ':', 3) = :z"),
                          {"z": f"{z:02d}"}).scalars().all()
