@@ -113,9 +113,18 @@ def detect_dbf_encoding(dbf: Path) -> tuple[str, str]:
         head = fh.read(32)
         if len(head) < 32:
             return "utf-8", "the .dbf header is truncated; assumed UTF-8"
+        records = int.from_bytes(head[4:8], "little")
         header_len = int.from_bytes(head[8:10], "little")
-        fh.seek(header_len)
-        sample = fh.read(2 << 20)
+        rec_len = max(1, int.from_bytes(head[10:12], "little"))
+        # Whole records from the start, the middle and the end of the file (~100 KB each):
+        # enough letters to tell the code pages apart, and no character cut in two.
+        per = max(1, (100 << 10) // rec_len)
+        starts = sorted({0, max(0, records // 2 - per // 2), max(0, records - per)})
+        chunks = []
+        for first in starts:
+            fh.seek(header_len + first * rec_len)
+            chunks.append(fh.read(per * rec_len))
+        sample = b"".join(chunks)
     ldid = head[29]
     high = sample.translate(None, delete=bytes(range(0x80)))
 

@@ -353,6 +353,11 @@ def _stage(cur: Any, k: Kind, typed: dict[str, list[Any]], geoms: np.ndarray,
     idx = np.flatnonzero(ok)
     if not len(idx):
         return
+    if k.name in ("parcels", "buildings"):
+        # Staged in spatial (Hilbert) order, which the INSERT keeps: the GiST index then grows
+        # in well-clustered pages and the rules' index probes hit warm pages (~10 % of the
+        # write for 200 000 parcels), without the database sorting the rows again.
+        idx = idx[hilbert_order(geoms[idx])]
     # binary WKB, then bytes.hex: a third of the time of GEOS's own hex writer
     wkbs = shapely.to_wkb(shapely.set_srid(geoms[idx], SRID), include_srid=True)
     names = [c for c, _t in cols]
@@ -360,11 +365,11 @@ def _stage(cur: Any, k: Kind, typed: dict[str, list[Any]], geoms: np.ndarray,
     parcel_col = typed.get("parcel")
     # One text column per field, converted column-wise (db.copy_column), then joined
     # row-wise: COPY text format.
-    everything = len(idx) == len(ok)
     na = ["\\N"] * len(idx)
+    picks = idx.tolist()
 
     def column(col: list[Any]) -> list[str]:
-        return copy_column(col if everything else [col[i] for i in idx])
+        return copy_column([col[i] for i in picks])
 
     text_cols = [(idx + 1).astype(str).tolist()]
     for col in [*columns, parcel_col]:
@@ -384,6 +389,35 @@ def _stage(cur: Any, k: Kind, typed: dict[str, list[Any]], geoms: np.ndarray,
     # No indexes on the staging table: every check joins it to a registry table through
     # that table's own index (GiST on geom, btree on the number).
     cur.execute("ANALYZE load_stage")
+
+
+def hilbert_order(geoms: np.ndarray, bits: int = 16) -> np.ndarray:
+    """Indexes that put ``geoms`` in the order of their bounding-box centres along a Hilbert
+    curve over their extent (as PostGIS orders geometries), vectorised."""
+    b = shapely.bounds(geoms)
+    cx, cy = (b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2
+    ok = np.isfinite(cx) & np.isfinite(cy)
+    if not ok.any():
+        return np.arange(len(geoms))
+    side = (1 << bits) - 1
+
+    def grid(v: np.ndarray) -> np.ndarray:
+        lo, hi = v[ok].min(), v[ok].max()
+        q = np.where(ok, (v - lo) / ((hi - lo) or 1.0) * side, 0)
+        return q.astype(np.int64)
+
+    x, y, d = grid(cx), grid(cy), np.zeros(len(geoms), np.int64)
+    s = 1 << (bits - 1)
+    while s > 0:  # the classic xy → d walk, one bit level per pass over all points
+        rx = (x & s) > 0
+        ry = (y & s) > 0
+        d += s * s * ((3 * rx) ^ ry)
+        flip = ~ry
+        swap_x = np.where(flip & rx, side - x, x)
+        swap_y = np.where(flip & rx, side - y, y)
+        x, y = np.where(flip, swap_y, swap_x), np.where(flip, swap_x, swap_y)
+        s >>= 1
+    return np.argsort(d, kind="stable")
 
 
 def _check_in_db(cur: Any, k: Kind, mode: str, tolerance: float,
@@ -527,9 +561,8 @@ def _write(cur: Any, k: Kind, fmap: FieldMap, tx_id: int, mode: str) -> int:
     if k.name == "incidents":
         cols.append(sql.Identifier("source"))
         exprs.append(sql.Literal("import"))
-    # In spatial (Hilbert) order: the GiST index grows in well-clustered pages, which makes
-    # the overlap rule's per-row index probes cheaper (~10 % of the write for 200 000 parcels).
-    order = sql.SQL(" ORDER BY s.geom") if k.name in ("parcels", "buildings") else sql.SQL("")
+    # In the order staged (spatial for parcels and buildings, see _stage).
+    order = sql.SQL("")
     cur.execute(sql.SQL("INSERT INTO {t} ({cols}) SELECT {exprs} FROM load_stage s "
                         "WHERE s.existing_id IS NULL{order}").format(order=order,
         t=table, cols=sql.SQL(", ").join(cols), exprs=sql.SQL(", ").join(exprs)))
