@@ -254,3 +254,27 @@ def test_audit_of_an_insert_points_at_the_kept_version(db: Connection) -> None:
     after = db.execute(text("SELECT after FROM audit_log WHERE table_name = 'source_document'"
                             " AND row_id = :i"), {"i": doc}).scalar_one()
     assert after["number"] == "A-1"
+
+
+def test_overlap_found_across_groups_of_a_bulk_statement(db: Connection) -> None:
+    """0015 pairs a bulk statement's parcels by groups (squares 4 × their median size): an
+    overlap across a group border, with a big parcel, or with a registered parcel is found."""
+    x0, y0 = FAR_X + 5000, FAR_Y + 5000
+    grid = [(x0 + 10 * i, y0 + 10 * j) for i in range(12) for j in range(12)]  # touching 10 m
+    values = ", ".join(f"('10:09:78:01:01:{k + 1:04d}', {square(x, y, 10)})"
+                       for k, (x, y) in enumerate(grid))
+    sql = f"INSERT INTO parcel (cadastral_number, geom) VALUES {values}"
+    before = count(db, "SELECT count(*) FROM parcel")
+    sp = db.begin_nested()
+    db.execute(text(sql))  # touching only: accepted
+    sp.rollback()
+    # the cell is 40 m: a square reaching 5 m across the border x0 + 40 from the left
+    across = f", ('10:09:78:01:02:0001', {square(x0 + 35, y0 + 200, 10)})" \
+             f", ('10:09:78:01:02:0002', {square(x0 + 41, y0 + 200, 10)})"
+    expect_error(db, sql + across, None, "overlaps")
+    big = f", ('10:09:78:01:02:0003', {square(x0 - 300, y0 - 300, 305)})"  # covers a corner
+    msg = expect_error(db, sql + big, None, "overlaps")
+    assert "10:09:78:01:02:0003" in msg
+    insert_parcel(db, "10:09:78:01:03:0001", square(x0 + 55, y0 + 55, 3))  # already there
+    expect_error(db, sql, None, "10:09:78:01:03:0001")
+    assert count(db, "SELECT count(*) FROM parcel") == before + 1
