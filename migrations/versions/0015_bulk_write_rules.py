@@ -24,7 +24,8 @@ Same rules, same messages; cheaper for a statement of many rows (a 200 000-parce
   missing, empty, in another SRID or invalid, no district, a status other than active, or a
   writer that is not the database's owner (a QGIS login, whose lifespan it sets) — decided by
   the trigger's WHEN condition, which PostgreSQL evaluates without calling PL/pgSQL. Updates
-  always run it.
+  always run it. The district-scope row trigger (0004/0008) likewise runs only for a writer it
+  may restrict: an acting account's districts are set, or the writer is not the owner.
 - **Tile changes** (0011): the changed rows' envelopes are first merged per 1 km square in the
   table's own CRS, and only those boxes are transformed to EPSG:3857 (widened by 1 m against
   the curvature of a transformed edge), instead of one transformation per row.
@@ -325,6 +326,21 @@ CREATE TRIGGER {table}_10_before_upd BEFORE UPDATE ON {table} FOR EACH ROW
 """
 
 
+SCOPED = {"parcel": "parcel", "building": "building", "right": '"right"'}
+
+
+def _scope(table: str, gated: bool) -> str:
+    """0004/0008's district-scope row trigger; gated: only for a writer it may restrict."""
+    q = SCOPED[table]
+    when = ("\n  WHEN (nullif(current_setting('cadastre.districts', true), '') IS NOT NULL"
+            "\n        OR NOT pg_has_role('pg_database_owner', 'USAGE'))" if gated else "")
+    return f"""
+DROP TRIGGER {table}_15_district ON {q};
+CREATE TRIGGER {table}_15_district BEFORE INSERT OR UPDATE OR DELETE ON {q} FOR EACH ROW{when}
+  EXECUTE FUNCTION cadastre_check_district_row();
+"""
+
+
 def _before_row_back(table: str) -> str:
     return f"""
 DROP TRIGGER IF EXISTS {table}_10_before_ins ON {table};
@@ -357,12 +373,14 @@ def upgrade() -> None:
     # the building part of 0008's function stays as it was
     tail = old[old.index("  IF TG_TABLE_NAME = 'building' THEN"):]
     op.execute(DISTRICT + tail + OVERLAPS + _tiles() + AUDIT
-               + "".join(_before_row(t) for t in UNIT_NUMBER))
+               + "".join(_before_row(t) for t in UNIT_NUMBER)
+               + "".join(_scope(t, True) for t in SCOPED))
 
 
 def downgrade() -> None:
     """Back to the functions of 0008, 0011 and 0001."""
     op.execute("".join(_before_row_back(t) for t in UNIT_NUMBER)
+               + "".join(_scope(t, False) for t in SCOPED)
                + "DROP FUNCTION IF EXISTS cadastre_audit_image(bigint);"
                "DROP INDEX IF EXISTS district_part_square;"
                + _function("0008_registry_integrity.py", "district_part_refresh")
