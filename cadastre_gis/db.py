@@ -26,14 +26,16 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.orm import Session, sessionmaker
 
 from .settings import Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 log = logging.getLogger(__name__)
 
@@ -342,6 +344,8 @@ def transaction(settings: Settings, actor: str | None = None) -> Iterator[Connec
 @contextmanager
 def session(settings: Settings, actor: str | None = None) -> Iterator[Session]:
     """An ORM session in one transaction as ``actor``."""
+    from sqlalchemy.orm import sessionmaker  # the ORM is only imported by those who use it
+
     maker = sessionmaker(bind=get_engine(settings), future=True)
     with maker() as s, s.begin():
         set_actor(s, actor)
