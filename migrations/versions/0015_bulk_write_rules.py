@@ -193,17 +193,18 @@ BEGIN
   WITH n AS MATERIALIZED (
     SELECT id, cadastral_number, geom, x0, y0, x1, y1,
            floor(x0 / cell) AS gx, floor(y0 / cell) AS gy, greatest(x1 - x0, y1 - y0) > cell AS big
-      FROM (SELECT id, cadastral_number, geom, ST_XMin(geom) AS x0, ST_YMin(geom) AS y0,
-                   ST_XMax(geom) AS x1, ST_YMax(geom) AS y1
-              FROM new_rows WHERE status = 'active') r
+      FROM (SELECT id, cadastral_number, geom, ST_XMin(b) AS x0, ST_YMin(b) AS y0,
+                   ST_XMax(b) AS x1, ST_YMax(b) AS y1
+              FROM (SELECT id, cadastral_number, geom, geom::box3d AS b FROM new_rows
+                     WHERE status = 'active' OFFSET 0) q) r
   ), g AS MATERIALIZED (
     SELECT gx, gy, ST_SetSRID(ST_Extent(geom)::geometry, 32642) AS e
       FROM n WHERE NOT big GROUP BY gx, gy
   ), c AS MATERIALIZED (
-    SELECT g.gx, g.gy, p.id, p.cadastral_number, p.geom, ST_XMin(p.geom) AS x0,
-           ST_YMin(p.geom) AS y0, ST_XMax(p.geom) AS x1, ST_YMax(p.geom) AS y1
+    SELECT g.gx, g.gy, p.id, p.cadastral_number, p.geom, ST_XMin(p.b) AS x0,
+           ST_YMin(p.b) AS y0, ST_XMax(p.b) AS x1, ST_YMax(p.b) AS y1
       FROM g CROSS JOIN LATERAL (
-        SELECT p.id, p.status, p.cadastral_number, p.geom FROM parcel p
+        SELECT p.id, p.status, p.cadastral_number, p.geom, p.geom::box3d AS b FROM parcel p
          WHERE p.geom && g.e OFFSET 0) p
      WHERE p.status = 'active'
   ), pairs AS (
