@@ -112,36 +112,36 @@ BEGIN
   -- first; only when it is below half can another district hold more.
   WITH c1 AS MATERIALIZED (
     -- fast path 1 (btree probe): the unit lies in a 1 km square wholly in its district
-    SELECT n.cadastral_number AS num, n.district_id, n.geom
-      FROM new_rows n
-     WHERE n.status = 'active' AND n.district_id IS NOT NULL
-       AND NOT EXISTS (
+    SELECT n.num, n.district_id, n.geom, n.bx
+      FROM (SELECT cadastral_number AS num, district_id, geom, geom::box3d AS bx
+              FROM new_rows WHERE status = 'active' AND district_id IS NOT NULL OFFSET 0) n
+     WHERE NOT EXISTS (
          SELECT 1 FROM district_part b
           WHERE b.district_id = n.district_id AND b.is_box
-            AND b.i = floor(ST_XMin(n.geom) / 1000)::int
-            AND b.j = floor(ST_YMin(n.geom) / 1000)::int
-            AND ST_XMax(n.geom) <= (b.i + 1) * 1000.0
-            AND ST_YMax(n.geom) <= (b.j + 1) * 1000.0)
+            AND b.i = floor(ST_XMin(n.bx) / 1000)::int
+            AND b.j = floor(ST_YMin(n.bx) / 1000)::int
+            AND ST_XMax(n.bx) <= (b.i + 1) * 1000.0
+            AND ST_YMax(n.bx) <= (b.j + 1) * 1000.0)
   ), c2 AS MATERIALIZED (
     -- fast path 2 (btree probe): in a 250 m cell wholly in its district
     SELECT c1.* FROM c1
      WHERE NOT EXISTS (
          SELECT 1 FROM district_cell q
           WHERE q.district_id = c1.district_id
-            AND q.i = floor(ST_XMin(c1.geom) / 250)::int
-            AND q.j = floor(ST_YMin(c1.geom) / 250)::int
-            AND ST_XMax(c1.geom) <= (q.i + 1) * 250.0
-            AND ST_YMax(c1.geom) <= (q.j + 1) * 250.0)
+            AND q.i = floor(ST_XMin(c1.bx) / 250)::int
+            AND q.j = floor(ST_YMin(c1.bx) / 250)::int
+            AND ST_XMax(c1.bx) <= (q.i + 1) * 250.0
+            AND ST_YMax(c1.bx) <= (q.j + 1) * 250.0)
   ), c AS MATERIALIZED (
     -- fast path 3: covered by the piece of its district in its 1 km square
     SELECT c2.* FROM c2
      WHERE NOT EXISTS (
          SELECT 1 FROM district_part b
           WHERE b.district_id = c2.district_id AND NOT b.is_box
-            AND b.i = floor(ST_XMin(c2.geom) / 1000)::int
-            AND b.j = floor(ST_YMin(c2.geom) / 1000)::int
-            AND ST_XMax(c2.geom) <= (b.i + 1) * 1000.0
-            AND ST_YMax(c2.geom) <= (b.j + 1) * 1000.0
+            AND b.i = floor(ST_XMin(c2.bx) / 1000)::int
+            AND b.j = floor(ST_YMin(c2.bx) / 1000)::int
+            AND ST_XMax(c2.bx) <= (b.i + 1) * 1000.0
+            AND ST_YMax(c2.bx) <= (b.j + 1) * 1000.0
             AND ST_CoveredBy(c2.geom, b.geom))
   ), s AS MATERIALIZED (
     SELECT c.num, c.district_id, c.geom, ST_Area(c.geom) AS a,
