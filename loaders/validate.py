@@ -100,15 +100,21 @@ def coerce(k: Kind, values: dict[str, list[Any]], n: int, found: Findings,
                 verdict = memo[key] = _verdict(k, f, v, defaults, refs)
             except TypeError:  # an unhashable value: judged on its own
                 verdict = _verdict(k, f, v, defaults, refs)
-            value, reject, warn = verdict
-            if reject is not None:
-                found.reject(i, reject)
-                continue
-            if warn is not None:
-                found.warn(i, warn)
-            typed[i] = value
+            _take(found, typed, i, verdict)
         out[f.name] = typed
     return out
+
+
+def _take(found: Findings, typed: list[Any], i: int,
+          verdict: tuple[Any, str | None, str | None]) -> None:
+    """Record one value's verdict: reject the record, or keep the value (with its warning)."""
+    value, reject, warn = verdict
+    if reject is not None:
+        found.reject(i, reject)
+        return
+    if warn is not None:
+        found.warn(i, warn)
+    typed[i] = value
 
 
 def _numeric_column(k: Kind, f: Any, col: list[Any], defaults: dict[str, Any],
@@ -128,19 +134,8 @@ def _numeric_column(k: Kind, f: Any, col: list[Any], defaults: dict[str, Any],
     outside = given & (low | high)
     typed: list[Any] = [None if v is None else (int(v) if f.type == "int" else float(v))
                         for v in col]
-    default = defaults.get(f.name)
-    for i in np.flatnonzero(~given):
-        if f.required:
-            found.reject(i, f"{f.name} is empty")
-        typed[i] = default
-    for i in np.flatnonzero(outside):
-        value, reject, warn = _verdict(k, f, col[i], defaults, {})
-        if reject is not None:
-            found.reject(i, reject)
-            continue
-        if warn is not None:
-            found.warn(i, warn)
-        typed[i] = value
+    for i in np.flatnonzero(~given | outside):  # empty or out of range: as one by one
+        _take(found, typed, int(i), _verdict(k, f, col[i], defaults, {}))
     out[f.name] = typed
     return True
 
