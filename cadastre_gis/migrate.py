@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from alembic import command
@@ -19,6 +20,16 @@ def alembic_config(url: str) -> Config:
     cfg.set_main_option("script_location", str(ROOT / "migrations"))
     cfg.attributes["url"] = normalize_url(url)
     return cfg
+
+
+def earlier_function(revision_file: str, name: str) -> str:
+    """``CREATE OR REPLACE FUNCTION name`` … ``END $$;`` as an earlier revision wrote it (its
+    first definition there): for a later revision's downgrade, or to change only part of it."""
+    src = (ROOT / "migrations" / "versions" / revision_file).read_text()
+    m = re.search(rf"CREATE OR REPLACE FUNCTION {name}\(.*?\nEND \$\$;\n", src, re.S)
+    if m is None:
+        raise LookupError(f"{revision_file} defines no function {name}")
+    return m.group(0)
 
 
 def upgrade(url: str, revision: str = "head") -> None:

@@ -15,6 +15,8 @@ Create Date: 2026-12-03
 
 from alembic import op
 
+from cadastre_gis.migrate import earlier_function
+
 revision = "0014"
 down_revision = "0013"
 branch_labels = None
@@ -57,40 +59,6 @@ BEGIN
 END $$;
 """
 
-OLD = r"""
-CREATE OR REPLACE FUNCTION right_check_shares() RETURNS trigger
-LANGUAGE plpgsql AS $$
-DECLARE
-  r record;
-BEGIN
-  SELECT coalesce(p.cadastral_number, b.cadastral_number) AS obj, s.total
-    INTO r
-    FROM (
-      SELECT x.parcel_id, NULL::bigint AS building_id, sum(x.share_num::numeric / x.share_den) AS total
-        FROM "right" x
-       WHERE x.kind = 'ownership' AND x.status = 'active'
-         AND x.parcel_id IN (SELECT parcel_id FROM new_rows WHERE parcel_id IS NOT NULL)
-       GROUP BY x.parcel_id
-      UNION ALL
-      SELECT NULL::bigint, x.building_id, sum(x.share_num::numeric / x.share_den)
-        FROM "right" x
-       WHERE x.kind = 'ownership' AND x.status = 'active'
-         AND x.building_id IN (SELECT building_id FROM new_rows WHERE building_id IS NOT NULL)
-       GROUP BY x.building_id
-    ) s
-    LEFT JOIN parcel p ON p.id = s.parcel_id
-    LEFT JOIN building b ON b.id = s.building_id
-   WHERE s.total > 1.000000001
-   LIMIT 1;
-  IF FOUND THEN
-    RAISE EXCEPTION USING ERRCODE = '23514',
-      MESSAGE = format('ownership shares of %s would sum to %s, above 1', r.obj, round(r.total, 4));
-  END IF;
-  RETURN NULL;
-END $$;
-"""
-
-
 def upgrade() -> None:
     """The share check probes the indexes per object of the statement."""
     op.execute(BODY)
@@ -98,4 +66,4 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     """The share check of 0001."""
-    op.execute(OLD)
+    op.execute(earlier_function("0001_foundation.py", "right_check_shares"))

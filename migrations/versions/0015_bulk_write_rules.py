@@ -44,10 +44,9 @@ Create Date: 2026-12-03
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
-
 from alembic import op
+
+from cadastre_gis.migrate import earlier_function
 
 revision = "0015"
 down_revision = "0014"
@@ -89,25 +88,10 @@ BEGIN
 END $$;
 SELECT district_cell_fill();
 
-CREATE OR REPLACE FUNCTION cadastre_check_district_geometry() RETURNS trigger
-LANGUAGE plpgsql AS $$
-DECLARE
-  r record;
-  what text := TG_TABLE_NAME;
-BEGIN
-  SELECT n.cadastral_number AS num, n.district_id, nd.id AS named, nd.name AS named_name
-    INTO r
-    FROM new_rows n LEFT JOIN district nd ON nd.code = split_part(n.cadastral_number, ':', 2)
-   WHERE n.status = 'active' AND n.district_id IS DISTINCT FROM nd.id
-   LIMIT 1;
-  IF FOUND THEN
-    RAISE EXCEPTION USING ERRCODE = '23514',
-      MESSAGE = format('%s %s: its number names district %s, but it is recorded in %s', what,
-        r.num, coalesce(r.named_name, split_part(r.num, ':', 2) || ' (unknown)'),
-        coalesce((SELECT name FROM district WHERE id = r.district_id), 'no district'));
-  END IF;
+"""
 
-  -- The units not covered by one piece of their district (three fast paths, cheapest first),
+# 0008's district rule with its measurement preceded by three fast paths, cheapest first
+DISTRICT_FAST_PATHS = r"""  -- The units not covered by one piece of their district (three fast paths, cheapest first),
   -- then their area per district from the small indexed pieces: the named district's share
   -- first; only when it is below half can another district hold more.
   WITH c1 AS MATERIALIZED (
@@ -151,7 +135,8 @@ BEGIN
   )
 """
 
-OVERLAPS = r"""
+# 0001's overlap rule, its query replaced (its message and hint stay 0001's)
+OVERLAPS_HEAD = r"""
 CREATE OR REPLACE FUNCTION parcel_check_overlaps() RETURNS trigger
 LANGUAGE plpgsql
 SET enable_seqscan = off SET enable_nestloop = off SET enable_mergejoin = off
@@ -212,27 +197,10 @@ BEGIN
    WHERE w > 0 AND h > 0 AND w * h > tol
      AND ST_Relate(ng, pg, 'T********') AND ST_Area(ST_Intersection(ng, pg)) > tol
    LIMIT 1;
-  IF FOUND THEN
-    RAISE EXCEPTION USING ERRCODE = '23P01',
-      MESSAGE = format('parcel %s overlaps %s by %s m²', r.a, r.b, round(r.area::numeric, 1)),
-      HINT = format('active parcels may not overlap by more than %s m²', tol);
-  END IF;
-  RETURN NULL;
-END $$;
 """
 
-TILES = r"""
-CREATE OR REPLACE FUNCTION tile_change_note() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
-DECLARE
-  lyr text := TG_ARGV[0];
-  bx jsonb;
-BEGIN
-  IF TG_OP = 'TRUNCATE' THEN
-    INSERT INTO tile_change (layer, boxes) VALUES (lyr, NULL);
-    PERFORM pg_notify('tile_change', json_build_object('layer', lyr, 'all', true)::text);
-    RETURN NULL;
-  END IF;
+# 0011's tile note with its INSERT/DELETE/UPDATE branches replaced
+TILE_BRANCHES = r"""  END IF;
   -- Envelopes merged per 1 km square in the table's CRS, then transformed (1 m wider).
   IF TG_OP = 'INSERT' THEN
     SELECT {boxes} INTO bx FROM {per_square_of_new_rows};
@@ -242,13 +210,6 @@ BEGIN
     SELECT {boxes} INTO bx
       FROM (SELECT e FROM {per_square_of_old_rows} UNION ALL SELECT e FROM {per_square_of_new_rows}) u;
   END IF;
-  IF bx IS NULL THEN
-    RETURN NULL;
-  END IF;
-  INSERT INTO tile_change (layer, boxes) VALUES (lyr, bx);
-  PERFORM pg_notify('tile_change', json_build_object('layer', lyr, 'boxes', bx)::text);
-  RETURN NULL;
-END $$;
 """
 
 AUDIT = r"""
@@ -351,25 +312,34 @@ def _tiles() -> str:
     per_square = ("(SELECT ST_SetSRID(ST_Expand(ST_Extent(geom), 1)::geometry, ST_SRID(geom)) AS e"
                   " FROM {} WHERE geom IS NOT NULL GROUP BY ST_SRID(geom),"
                   " floor(ST_XMin(geom) / 1000), floor(ST_YMin(geom) / 1000)) s")
-    return TILES.format(boxes="tile_change_coalesce(array_agg(ST_Transform(e, 3857)::box2d))",
+    branches = TILE_BRANCHES.format(boxes="tile_change_coalesce(array_agg(ST_Transform(e, 3857)::box2d))",
                         per_square_of_new_rows=per_square.format("new_rows"),
                         per_square_of_old_rows=per_square.format("old_rows"))
+    return _between(earlier_function("0011_tile_cache.py", "tile_change_note"),
+                    "  ELSIF TG_OP = 'INSERT' THEN", "  IF bx IS NULL THEN", branches)
 
 
-def _function(path: str, name: str) -> str:
-    """``CREATE OR REPLACE FUNCTION name`` … ``END $$;`` as an earlier migration wrote it."""
-    src = Path(__file__).with_name(path).read_text()
-    m = re.search(rf"CREATE OR REPLACE FUNCTION {name}\(.*?\nEND \$\$;\n", src, re.S)
-    assert m, (path, name)
-    return m.group(0)
+def _between(text: str, start: str, end: str, new: str) -> str:
+    """``text`` with what lies from ``start`` up to ``end`` replaced by ``new``."""
+    i = text.index(start)
+    return text[:i] + new + text[text.index(end, i):]
+
+
+def _district() -> str:
+    return _between(earlier_function("0008_registry_integrity.py",
+                                     "cadastre_check_district_geometry"),
+                    "  -- Area per district from the small indexed pieces",
+                    "  SELECT s.num, nd.name AS named, d.name AS actual,", DISTRICT_FAST_PATHS)
+
+
+def _overlaps() -> str:
+    old = earlier_function("0001_foundation.py", "parcel_check_overlaps")
+    return OVERLAPS_HEAD + old[old.index("  IF FOUND THEN"):]
 
 
 def upgrade() -> None:
     """Replace the four rule functions (same rules, same messages)."""
-    old = _function("0008_registry_integrity.py", "cadastre_check_district_geometry")
-    # from the measurement of the remaining units on, 0008's function stays as it was
-    tail = old[old.index("  SELECT s.num, nd.name AS named, d.name AS actual,"):]
-    op.execute(DISTRICT + tail + OVERLAPS + _tiles() + AUDIT
+    op.execute(DISTRICT + _district() + _overlaps() + _tiles() + AUDIT
                + "".join(_before_row(t) for t in UNIT_NUMBER)
                + "".join(_scope(t, True) for t in SCOPED))
 
@@ -381,11 +351,11 @@ def downgrade() -> None:
                + "DROP INDEX audit_log_at; CREATE INDEX audit_log_at ON audit_log (at);"
                "DROP FUNCTION IF EXISTS cadastre_audit_image(bigint);"
                "DROP INDEX IF EXISTS district_part_square;"
-               + _function("0008_registry_integrity.py", "district_part_refresh")
+               + earlier_function("0008_registry_integrity.py", "district_part_refresh")
                + "DROP TABLE IF EXISTS district_cell; DROP FUNCTION IF EXISTS district_cell_fill();"
-               + _function("0001_foundation.py", "parcel_check_overlaps")
-               + _function("0008_registry_integrity.py", "cadastre_check_district_geometry")
-               + _function("0011_tile_cache.py", "tile_change_note")
-               + _function("0001_foundation.py", "cadastre_audit_insert")
+               + earlier_function("0001_foundation.py", "parcel_check_overlaps")
+               + earlier_function("0008_registry_integrity.py", "cadastre_check_district_geometry")
+               + earlier_function("0011_tile_cache.py", "tile_change_note")
+               + earlier_function("0001_foundation.py", "cadastre_audit_insert")
                + "ALTER FUNCTION cadastre_audit_insert() SECURITY DEFINER"
                  " SET search_path = public, pg_temp;")
