@@ -567,8 +567,7 @@ def _write(cur: Any, k: Kind, fmap: FieldMap, tx_id: int, mode: str) -> int:
         cols.append(sql.Identifier("source"))
         exprs.append(sql.Literal("import"))
     # In the order staged (spatial for parcels and buildings, see _stage).
-    order = sql.SQL("")
     cur.execute(sql.SQL("INSERT INTO {t} ({cols}) SELECT {exprs} FROM load_stage s "
-                        "WHERE s.existing_id IS NULL{order}").format(order=order,
+                        "WHERE s.existing_id IS NULL").format(
         t=table, cols=sql.SQL(", ").join(cols), exprs=sql.SQL(", ").join(exprs)))
     return updated
